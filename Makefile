@@ -1,0 +1,45 @@
+# mailforge: `make demo` provisions a disposable local test host; `make test` runs every suite.
+# Both bootstrap what they need (Debian packages, .venv) on a fresh Debian 12 machine, as root.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+# Independent e2e modules each own a test host; xdist runs them side by side (one worker per core).
+E2E_WORKERS ?= 2
+
+.PHONY: bootstrap demo demo-down test lint unit dns e2e bench clean
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+demo: bootstrap
+	$(PY) -m mailforge.demo
+
+demo-down: bootstrap
+	$(VENV)/bin/mailforge testhost down demo
+
+test: bootstrap
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory dns
+	$(MAKE) --no-print-directory e2e
+
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+unit: bootstrap
+	$(PYTEST) tests/unit -q
+
+dns: bootstrap
+	$(PYTEST) tests/dns -q
+
+e2e: bootstrap
+	$(PYTEST) tests/e2e -q -n $(E2E_WORKERS) --dist loadfile
+
+bench: bootstrap
+	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	-$(VENV)/bin/mailforge testhost down --all
+	rm -rf build

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what the control machine needs: the Debian packages in apt-packages.txt and the .venv.
+# Idempotent and quick when nothing changed (stamp files keyed on the inputs' contents).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_list=$(grep -v '^\s*#' apt-packages.txt | awk 'NF' | sort -u | tr '\n' ' ')
+apt_stamp=build/.apt-$(printf '%s' "$apt_list" | sha256sum | cut -c1-16)
+if [ ! -f "$apt_stamp" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "bootstrap: installing Debian packages needs root (run as root or via sudo): $apt_list" >&2
+    exit 1
+  fi
+  missing=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' $apt_list 2>/dev/null | awk '$2 != "ii" {print $1}' || true)
+  # dpkg-query prints nothing for packages it has never heard of: count those as missing too.
+  for p in $apt_list; do dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing="$missing $p"; done
+  if [ -n "${missing// /}" ]; then
+    echo "bootstrap: apt-get install$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
+  mkdir -p build && rm -f build/.apt-* && touch "$apt_stamp"
+fi
+
+py_stamp=.venv/.stamp-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$py_stamp" ]; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[test]'
+  rm -f .venv/.stamp-* && touch "$py_stamp"
+fi
