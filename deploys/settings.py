@@ -1,0 +1,27 @@
+"""Read the current host's data once into validated settings, over every component's DEFAULTS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyinfra.api.exceptions import PyinfraError
+
+from deploys import base
+from mailforge.settings import Settings, SettingsError, load_settings
+
+COMPONENTS = (base,)
+
+
+def defaults() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for component in COMPONENTS:
+        merged.update(component.DEFAULTS)
+    return merged
+
+
+def settings_for(host: Any) -> Settings:
+    """Validate; on bad data raise pyinfra's own error so the run stops before any operation executes."""
+    try:
+        return load_settings(host.data.dict(), defaults(), host=host.name)
+    except SettingsError as exc:
+        raise PyinfraError(str(exc)) from None

@@ -1,0 +1,345 @@
+"""Create, list and destroy test hosts (`mailforge testhost up|down|list`)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mailforge.testhost import image, network, processes
+from mailforge.testhost.errors import TesthostError
+from mailforge.testhost.state import HostRecord, StateDir
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,10}[a-z0-9]$")
+SSH_TIMEOUT = 90.0
+SUPERVISOR = "mailforge.testhost.supervisor"
+SSH_OPTIONS = (
+    "-o", "BatchMode=yes",
+    # Test hosts are created and destroyed all day at the same addresses: pinning their keys is noise.
+    "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "LogLevel=ERROR",
+    "-o", "ConnectTimeout=5",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Host:
+    """A running test host as clients see it: where it is and how to log in."""
+
+    name: str
+    address: str
+    ssh_key: Path
+    state: str = "running"
+    uptime: float | None = None
+    index: int = 0
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.name}.example.test"
+
+    def ssh_argv(self, command: Sequence[str] | str | None = None) -> list[str]:
+        argv = ["ssh", "-i", str(self.ssh_key), *SSH_OPTIONS, f"root@{self.address}"]
+        if command is not None:
+            argv.append(command if isinstance(command, str) else subprocess.list2cmdline(list(command)))
+        return argv
+
+    def run(self, command: str, *, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run a shell command on the host over SSH."""
+        result = subprocess.run(self.ssh_argv(command), capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise TesthostError(
+                f"{self.name}: `{command}` exited {result.returncode}: {result.stderr.strip() or result.stdout.strip()}"
+            )
+        return result
+
+
+# --- preconditions ---------------------------------------------------------------------------------
+
+
+def check_name(name: str) -> None:
+    if not NAME_RE.match(name):
+        raise TesthostError(
+            f"invalid test host name {name!r}: use 2-12 characters, lowercase letters, digits and '-', "
+            "starting with a letter (it becomes a hostname and part of an interface name)"
+        )
+
+
+def check_prerequisites() -> None:
+    if os.geteuid() != 0:
+        raise TesthostError("test hosts need root (network namespaces, nftables, systemd-nspawn): run as root")
+    missing = [
+        tool for tool in ("systemd-nspawn", "debootstrap", "nft", "ip", "ssh", "ssh-keygen") if not shutil.which(tool)
+    ]
+    if missing:
+        raise TesthostError(
+            f"missing tools: {', '.join(missing)}; install them with `make bootstrap` "
+            "(Debian packages systemd-container, debootstrap, nftables, iproute2, openssh-client)"
+        )
+    for feature in ("net", "pid", "mnt", "uts", "ipc"):
+        if not Path(f"/proc/self/ns/{feature}").exists():
+            raise TesthostError(f"this kernel lacks {feature} namespaces, which systemd-nspawn needs")
+    # veth support shows itself when the first pair is made: `ip link add` fails with the kernel's reason.
+
+
+# --- status ----------------------------------------------------------------------------------------
+
+
+def _supervisor_pids(state: StateDir, name: str) -> list[int]:
+    return processes.matching("-m", SUPERVISOR, name, str(state.host_dir(name) / "rootfs"))
+
+
+def _nspawn_pids(state: StateDir, name: str) -> list[int]:
+    return processes.matching("systemd-nspawn", f"--directory={state.host_dir(name) / 'rootfs'}")
+
+
+def _container_inits(state: StateDir, name: str) -> list[int]:
+    return [child for pid in _nspawn_pids(state, name) for child in processes.children(pid)]
+
+
+def host_state(state: StateDir, record: HostRecord) -> tuple[str, float | None]:
+    """running (booted, SSH answers), booting (container up, SSH not yet), stale (no supervisor)."""
+    if not _supervisor_pids(state, record.name):
+        return "stale", None
+    inits = _container_inits(state, record.name)
+    if not inits:
+        return "booting", None
+    started = processes.started_at(inits[0])
+    uptime = time.time() - started if started else None
+    return ("running" if _port_open(record.address, 22) else "booting"), uptime
+
+
+def _port_open(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((address, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def list_hosts(state: StateDir | None = None) -> list[Host]:
+    state = state or StateDir()
+    hosts = []
+    for name in state.names():
+        record = state.read_record(name)
+        if record is None:
+            hosts.append(Host(name=name, address="-", ssh_key=state.ssh_key, state="incomplete"))
+            continue
+        status, uptime = host_state(state, record)
+        hosts.append(Host(record.name, record.address, state.ssh_key, status, uptime, record.index))
+    return hosts
+
+
+def get(name: str, state: StateDir | None = None) -> Host:
+    state = state or StateDir()
+    record = state.read_record(name)
+    if record is None:
+        raise TesthostError(f"no test host named {name!r}; see `mailforge testhost list`")
+    status, uptime = host_state(state, record)
+    return Host(record.name, record.address, state.ssh_key, status, uptime, record.index)
+
+
+# --- up --------------------------------------------------------------------------------------------
+
+
+def _used_indexes(state: StateDir) -> set[int]:
+    used = set()
+    for name in state.names():
+        record = state.read_record(name)
+        if record:
+            used.add(record.index)
+    # An address already configured on this machine (another tool, a leftover) is in use too.
+    addrs = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout
+    used |= {int(m) for m in re.findall(r"inet 10\.213\.(\d+)\.\d+/", addrs)}
+    return used
+
+
+def _allocate(state: StateDir, name: str, index: int | None) -> HostRecord:
+    existing = state.read_record(name) if state.host_dir(name).exists() else None
+    if state.host_dir(name).exists():
+        status = host_state(state, existing)[0] if existing else "incomplete"
+        hint = "" if status in ("running", "booting") else " (left by an interrupted or killed run)"
+        raise TesthostError(
+            f"test host {name!r} already exists and is {status}{hint}; "
+            f"remove it first with `mailforge testhost down {name}`"
+        )
+    netns = veth = network.PREFIX + name
+    if netns in network.existing_netns() or veth in network.existing_links():
+        raise TesthostError(
+            f"network namespace or interface {netns} already exists (a leftover?); "
+            "clean it with `mailforge testhost down --all`"
+        )
+    used = _used_indexes(state)
+    if index is None:
+        free = [i for i in range(1, network.MAX_INDEX + 1) if i not in used]
+        if not free:
+            raise TesthostError("all 254 test host addresses are in use; remove some hosts first")
+        index = free[0]
+    elif not 1 <= index <= network.MAX_INDEX:
+        raise TesthostError(f"--index must be between 1 and {network.MAX_INDEX}, not {index}")
+    elif index in used:
+        raise TesthostError(
+            f"index {index} (address {network.address(index)}) is already used by another test host "
+            "or interface; pick another --index or leave it out to take the first free one"
+        )
+    record = HostRecord(
+        name=name,
+        index=index,
+        address=network.address(index),
+        gateway=network.gateway(index),
+        netns=netns,
+        veth=veth,
+        created=time.time(),
+    )
+    state.write_record(record)
+    return record
+
+
+def _prepare_rootfs(state: StateDir, record: HostRecord, base: Path) -> Path:
+    rootfs = state.host_dir(record.name) / "rootfs"
+    rootfs.mkdir(mode=0o755)
+    subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-xpf", str(base)], check=True)
+    etc = rootfs / "etc"
+    (etc / "hostname").write_text(record.name + "\n")
+    (etc / "hosts").write_text(
+        f"127.0.0.1\tlocalhost\n{record.address}\t{record.fqdn}\t{record.name}\n"
+        "::1\tlocalhost ip6-localhost ip6-loopback\n"
+    )
+    # Test hosts resolve names (apt's mirror) through this machine's resolver, reached over the NAT.
+    shutil.copyfile("/etc/resolv.conf", etc / "resolv.conf")
+    (etc / "machine-id").write_text("")  # systemd generates a unique one at first boot
+    subprocess.run(["chroot", str(rootfs), "ssh-keygen", "-A"], check=True, capture_output=True)
+    ssh_dir = rootfs / "root/.ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    public = state.ssh_key.with_suffix(".pub").read_text()
+    (ssh_dir / "authorized_keys").write_text(public)
+    (ssh_dir / "authorized_keys").chmod(0o600)
+    return rootfs
+
+
+def _start(state: StateDir, record: HostRecord, rootfs: Path) -> None:
+    log = open(state.host_dir(record.name) / "console.log", "ab")  # noqa: SIM115 (handed to the child)
+    with log:
+        subprocess.Popen(
+            [sys.executable, "-m", SUPERVISOR, record.name, str(rootfs), record.netns],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own session: Ctrl-C in the terminal that ran `up` must not reach a host already up.
+            start_new_session=True,
+            close_fds=True,
+        )
+
+
+def wait_for_ssh(host: Host, timeout: float = SSH_TIMEOUT, console: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _port_open(host.address, 22):
+            probe = subprocess.run(host.ssh_argv("true"), capture_output=True, timeout=30)
+            if probe.returncode == 0:
+                return
+        time.sleep(0.2)
+    tail = ""
+    if console and console.exists():
+        tail = "\nlast console lines:\n" + "\n".join(console.read_text(errors="replace").splitlines()[-20:])
+    raise TesthostError(f"{host.name} did not answer SSH on {host.address} within {timeout:.0f}s{tail}")
+
+
+def up(
+    name: str,
+    *,
+    index: int | None = None,
+    state: StateDir | None = None,
+    log: Callable[[str], None] = print,
+) -> Host:
+    """Create and boot a host; on any failure or interrupt, remove what was made and re-raise."""
+    state = state or StateDir()
+    check_name(name)
+    check_prerequisites()
+    with state.locked():
+        record = _allocate(state, name, index)
+    try:
+        with state.locked():  # one debootstrap at a time; the nft table is created once
+            state.ensure_ssh_key()
+            base = image.ensure_base_image(state, log=log)
+            network.ensure_nft_table()
+        rootfs = _prepare_rootfs(state, record, base)
+        network.create(record.netns, record.veth, record.index)
+        _start(state, record, rootfs)
+        host = Host(record.name, record.address, state.ssh_key, "running", 0.0, record.index)
+        wait_for_ssh(host, console=state.host_dir(name) / "console.log")
+    except BaseException:
+        # Ctrl-C included: leave nothing behind that a later `down --all` would have to find.
+        down(name, state=state)
+        raise
+    return host
+
+
+# --- down ------------------------------------------------------------------------------------------
+
+
+def _stop_processes(state: StateDir, name: str, grace: float) -> None:
+    supervisors = _supervisor_pids(state, name)
+    processes.kill(supervisors, signal.SIGTERM)  # orderly poweroff through nspawn
+    everything = supervisors + _nspawn_pids(state, name)
+    if processes.wait_gone(everything, grace):
+        return
+    # Killing the container's PID 1 makes the kernel kill every process in its PID namespace.
+    processes.kill(_container_inits(state, name), signal.SIGKILL)
+    processes.kill(everything + _nspawn_pids(state, name), signal.SIGKILL)
+    if not processes.wait_gone(everything, 5):
+        raise TesthostError(f"processes of {name} did not exit: {everything}")
+
+
+def _mounts_under(path: Path) -> list[str]:
+    prefix = str(path) + "/"
+    found = []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        target = line.split()[1].encode().decode("unicode_escape")
+        if target == str(path) or target.startswith(prefix):
+            found.append(target)
+    return sorted(found, key=len, reverse=True)
+
+
+def down(name: str, *, state: StateDir | None = None, grace: float = 8.0) -> bool:
+    """Stop and delete a host and everything it made. Returns False if there was nothing to remove."""
+    state = state or StateDir()
+    host_dir = state.host_dir(name)
+    record = state.read_record(name) if host_dir.exists() else None
+    netns = record.netns if record else network.PREFIX + name
+    veth = record.veth if record else network.PREFIX + name
+    found = host_dir.exists() or netns in network.existing_netns() or veth in network.existing_links()
+    _stop_processes(state, name, grace)
+    network.destroy(netns, veth)
+    rootfs = host_dir / "rootfs"
+    for target in _mounts_under(rootfs):
+        subprocess.run(["umount", "-l", target], capture_output=True)
+    if _mounts_under(rootfs):
+        raise TesthostError(f"{rootfs} still has mounts; not deleting it (umount them, then run down again)")
+    shutil.rmtree(host_dir, ignore_errors=True)
+    with state.locked():
+        if not state.names():
+            network.remove_nft_table()
+    return found
+
+
+def down_all(state: StateDir | None = None) -> list[str]:
+    """Remove every host in the state directory, plus leftovers of ours without a state directory."""
+    state = state or StateDir()
+    names = set(state.names())
+    names |= {n[len(network.PREFIX) :] for n in network.existing_netns() if n.startswith(network.PREFIX)}
+    names |= {n[len(network.PREFIX) :] for n in network.existing_links() if n.startswith(network.PREFIX)}
+    removed = []
+    for name in sorted(names):
+        if down(name, state=state):
+            removed.append(name)
+    network.remove_nft_table()
+    return removed

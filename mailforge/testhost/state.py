@@ -1,0 +1,114 @@
+"""Where test hosts keep their state: one directory, default /var/lib/mailforge, overridable.
+
+Layout::
+
+    <root>/lock                 flock() taken by up/down so concurrent runs allocate indexes safely
+    <root>/ssh/id_ed25519       the project's keypair, authorised on every test host
+    <root>/images/base-<h>.tar  cached base images, keyed on a hash of their recipe
+    <root>/hosts/<name>/        host.json, rootfs/, console.log
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mailforge.testhost.errors import TesthostError
+
+DEFAULT_ROOT = Path("/var/lib/mailforge")
+STATE_ENV = "MAILFORGE_STATE_DIR"
+
+
+@dataclass(frozen=True)
+class HostRecord:
+    """What `up` writes to hosts/<name>/host.json, and what every other command reads back."""
+
+    name: str
+    index: int
+    address: str
+    gateway: str
+    netns: str
+    veth: str
+    created: float
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.name}.example.test"
+
+
+class StateDir:
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root or os.environ.get(STATE_ENV) or DEFAULT_ROOT)
+
+    @property
+    def hosts_dir(self) -> Path:
+        return self.root / "hosts"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def ssh_key(self) -> Path:
+        return self.root / "ssh" / "id_ed25519"
+
+    def host_dir(self, name: str) -> Path:
+        return self.hosts_dir / name
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def ensure_ssh_key(self) -> Path:
+        """Generate the project's keypair once; the private key never leaves the state directory."""
+        if not self.ssh_key.exists():
+            self.ssh_key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            subprocess.run(
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    "mailforge-testhost",
+                    "-f",
+                    self.ssh_key,
+                ],
+                check=True,
+            )
+        return self.ssh_key
+
+    def write_record(self, record: HostRecord) -> None:
+        path = self.host_dir(record.name) / "host.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(record), indent=2) + "\n")
+        tmp.replace(path)
+
+    def read_record(self, name: str) -> HostRecord | None:
+        path = self.host_dir(name) / "host.json"
+        try:
+            return HostRecord(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:
+            raise TesthostError(f"{path} is corrupt ({exc}); remove it with `mailforge testhost down {name}`") from exc
+
+    def names(self) -> list[str]:
+        if not self.hosts_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.hosts_dir.iterdir() if p.is_dir())

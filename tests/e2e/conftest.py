@@ -1,0 +1,65 @@
+"""Fixtures for e2e tests: real test hosts (systemd-nspawn), real pyinfra runs, testinfra over paramiko.
+
+Each module owns its hosts (names unique per module, so xdist can run modules side by side) and they are
+always torn down, even when a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import testinfra
+
+from mailforge.testhost import Host, StateDir, TesthostError, hosts
+
+pytestmark = pytest.mark.e2e
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _needs_root() -> None:
+    # e2e tests are the proof the product works: they fail loudly instead of skipping.
+    if os.geteuid() != 0:
+        pytest.fail("e2e tests need root (network namespaces, systemd-nspawn); run `make test` as root")
+
+
+@pytest.fixture(scope="session")
+def state() -> StateDir:
+    return StateDir()
+
+
+@pytest.fixture(scope="module")
+def make_host(state: StateDir) -> Iterator[Callable[..., Host]]:
+    """Create test hosts for one module; every one of them is removed when the module ends."""
+    created: list[str] = []
+
+    def _make(name: str, index: int | None = None) -> Host:
+        # A host of this name left by a killed earlier run would make `up` refuse: clear it first.
+        hosts.down(name, state=state)
+        created.append(name)
+        return hosts.up(name, index=index, state=state, log=lambda _m: None)
+
+    yield _make
+    errors = []
+    for name in created:
+        try:
+            hosts.down(name, state=state)
+        except TesthostError as exc:
+            errors.append(str(exc))
+    assert not errors, errors
+
+
+def infra(host: Host) -> testinfra.host.Host:
+    return testinfra.get_host(f"paramiko://root@{host.address}", ssh_identity_file=str(host.ssh_key))
+
+
+@pytest.fixture(scope="module")
+def module_tmp(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    return tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
