@@ -11,7 +11,7 @@ from mailforge.logs.model import Hop, Message, Outcome, Rejection, Session, Trac
 from mailforge.logs.records import LineParser, ParseStats, Record
 from mailforge.logs.scan import trace_files
 from mailforge.logs.sources import parse_lines, read_records
-from mailforge.logs.summary import Summary, summarize, summary_text
+from mailforge.logs.summary import Summary, summarize, summarize_files, summarize_lines, summary_text
 from mailforge.logs.trace import Query, Tracer, trace
 
 __all__ = [
@@ -31,6 +31,8 @@ __all__ = [
     "parse_lines",
     "read_records",
     "summarize",
+    "summarize_files",
+    "summarize_lines",
     "summary_text",
     "trace",
     "trace_files",

@@ -63,7 +63,7 @@ class Event:
 
 
 # Short queue IDs are hex; long ones (enable_long_queue_ids) use a base-52 alphabet and contain a 'z'.
-QID = r"[0-9A-F]{6,12}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,20}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]{5,12}"
+QID = r"[0-9A-F]{6,12}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{8,20}z[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-y]{1,12}"
 _QID_PREFIX = re.compile(rf"({QID}|NOQUEUE): (.*)", re.S)
 QID_RE = re.compile(rf"(?:{QID})")
 

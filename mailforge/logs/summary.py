@@ -35,6 +35,8 @@ def _short_reason(text: str) -> str:
     text = _IN_REPLY.sub("", _SAID.sub("", text))
     text = _ADDR.sub("<>", text)
     text = re.sub(r"\[[0-9a-fA-F.:]+\](:\d+)?", "[ip]", text)
+    if (m := re.search(r"blocked using (\S+?);?(\s|$)", text)) is not None:
+        return f"client blocked using {m.group(1)}"  # the list matters, not the client's address
     return text.split("; ")[0][:100]
 
 
@@ -232,8 +234,8 @@ class Summarizer:
         elif kind is Kind.LOGIN_FAIL and ev.service.endswith("-login"):
             s.login_failures += 1
             s.login_failures_by_ip[f.get("ip", "?")] += 1
-        elif kind is Kind.TLS_FAIL:
-            s.tls_failures += 1
+        elif kind is Kind.TLS_FAIL and "library problem" not in ev.text:
+            s.tls_failures += 1  # one per failed handshake; the library's detail line is not another
 
 
 def summarize(records: Iterable[Record], stats: ParseStats | None = None) -> Summary:
@@ -304,3 +306,19 @@ def summary_text(s: Summary, top: int = 10) -> str:
         f"{lines['unrecognised']} from mail programs not understood."
     )
     return "\n".join(out) + "\n"
+
+
+def summarize_files(paths: Iterable[str]) -> Summary:
+    """Summary of log files (plain, gzip, '-' for stdin), with their line statistics."""
+    from mailforge.logs.sources import read_records
+
+    stats = ParseStats()
+    return summarize(read_records(paths, stats), stats)
+
+
+def summarize_lines(lines: Iterable[str]) -> Summary:
+    """Summary of lines from anywhere (e.g. ``ssh host cat /var/log/mail.log``)."""
+    from mailforge.logs.sources import parse_lines
+
+    stats = ParseStats()
+    return summarize(parse_lines(lines, stats), stats)
