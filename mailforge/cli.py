@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        # Inside the try: area imports take a moment, and Ctrl-C then must not print a traceback either.
+        args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("mailforge: interrupted", file=sys.stderr)

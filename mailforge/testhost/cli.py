@@ -13,27 +13,29 @@ from mailforge.testhost.state import StateDir
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = sub.add_parser("testhost", help="disposable systemd-nspawn test hosts on this machine")
-    parser.add_argument(
-        "--state-dir",
-        help="where hosts, images and the SSH key live (default: $MAILFORGE_STATE_DIR or /var/lib/mailforge)",
-    )
+    state_help = "where hosts, images and the SSH key live (default: $MAILFORGE_STATE_DIR or /var/lib/mailforge)"
+    parser.add_argument("--state-dir", help=state_help)
+    # Also accepted after the verb (`down --all --state-dir X`), where people type it; SUPPRESS keeps a
+    # value given before the verb when none is given after it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--state-dir", default=argparse.SUPPRESS, help=state_help)
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    p_up = verbs.add_parser("up", help="create and boot a host; prints its address when SSH answers")
+    p_up = verbs.add_parser("up", parents=[common], help="create and boot a host; prints its address when SSH answers")
     p_up.add_argument("name", help="2-12 characters: a-z, 0-9, '-'")
     p_up.add_argument("--index", type=int, help="N in the address 10.213.N.2 (default: first free)")
     p_up.set_defaults(func=_up)
 
-    p_down = verbs.add_parser("down", help="stop a host and delete everything it made")
+    p_down = verbs.add_parser("down", parents=[common], help="stop a host and delete everything it made")
     target = p_down.add_mutually_exclusive_group(required=True)
     target.add_argument("name", nargs="?")
     target.add_argument("--all", action="store_true", help="every host, and any leftovers of killed runs")
     p_down.set_defaults(func=_down)
 
-    p_list = verbs.add_parser("list", help="name, address, state, uptime")
+    p_list = verbs.add_parser("list", parents=[common], help="name, address, state, uptime")
     p_list.set_defaults(func=_list)
 
-    p_ssh = verbs.add_parser("ssh", help="log in to a host, or run a command on it")
+    p_ssh = verbs.add_parser("ssh", parents=[common], help="log in to a host, or run a command on it")
     p_ssh.add_argument("name")
     p_ssh.add_argument("cmd", nargs=argparse.REMAINDER, help="command to run instead of a login shell")
     p_ssh.set_defaults(func=_ssh)
@@ -49,7 +51,9 @@ def _guard(func):  # type: ignore[no-untyped-def]
             print(f"mailforge testhost: {exc}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
-            print("mailforge testhost: interrupted; what was half-made has been removed", file=sys.stderr)
+            # `up` removes what it half-made before this point; `down` can simply be run again.
+            done = "what was half-made has been removed" if args.verb == "up" else f"run `{args.verb}` again"
+            print(f"mailforge testhost: interrupted; {done}", file=sys.stderr)
             return 130
 
     return wrapper
@@ -66,14 +70,14 @@ def _up(args: argparse.Namespace) -> int:
 @_guard
 def _down(args: argparse.Namespace) -> int:
     state = StateDir(args.state_dir)
-    hosts.check_prerequisites()
+    hosts.check_prerequisites(hosts.DOWN_TOOLS)
     if args.all:
         removed = hosts.down_all(state)
         print(f"removed: {', '.join(removed) if removed else 'nothing'}")
         return 0
     hosts.check_name(args.name)
     if not hosts.down(args.name, state=state):
-        raise TesthostError(f"no test host named {args.name!r}; see `mailforge testhost list`")
+        raise TesthostError(f"no test host named {args.name!r}; see `{state.command('list')}`")
     print(f"{args.name} removed")
     return 0
 

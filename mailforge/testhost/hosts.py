@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,12 +74,15 @@ def check_name(name: str) -> None:
         )
 
 
-def check_prerequisites() -> None:
+UP_TOOLS = ("systemd-nspawn", "debootstrap", "tar", "chroot", "nft", "ip", "ssh", "ssh-keygen")
+# `down` must work on a machine where `up` cannot (a half-installed one is where leftovers come from).
+DOWN_TOOLS = ("nft", "ip", "umount")
+
+
+def check_prerequisites(tools: Sequence[str] = UP_TOOLS) -> None:
     if os.geteuid() != 0:
         raise TesthostError("test hosts need root (network namespaces, nftables, systemd-nspawn): run as root")
-    missing = [
-        tool for tool in ("systemd-nspawn", "debootstrap", "nft", "ip", "ssh", "ssh-keygen") if not shutil.which(tool)
-    ]
+    missing = [tool for tool in tools if not shutil.which(tool)]
     if missing:
         raise TesthostError(
             f"missing tools: {', '.join(missing)}; install them with `make bootstrap` "
@@ -140,9 +144,10 @@ def list_hosts(state: StateDir | None = None) -> list[Host]:
 
 def get(name: str, state: StateDir | None = None) -> Host:
     state = state or StateDir()
+    check_name(name)  # the name becomes a path under the state directory
     record = state.read_record(name)
     if record is None:
-        raise TesthostError(f"no test host named {name!r}; see `mailforge testhost list`")
+        raise TesthostError(f"no test host named {name!r}; see `{state.command('list')}`")
     status, uptime = host_state(state, record)
     return Host(record.name, record.address, state.ssh_key, status, uptime, record.index)
 
@@ -156,6 +161,8 @@ def _used_indexes(state: StateDir) -> set[int]:
         record = state.read_record(name)
         if record:
             used.add(record.index)
+    # Hosts of other state directories, including ones still booting, hold their index through a claim.
+    used |= {claim.index for claim in network.claims()}
     # An address already configured on this machine (another tool, a leftover) is in use too.
     addrs = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True).stdout
     used |= {int(m) for m in re.findall(r"inet 10\.213\.(\d+)\.\d+/", addrs)}
@@ -163,19 +170,26 @@ def _used_indexes(state: StateDir) -> set[int]:
 
 
 def _allocate(state: StateDir, name: str, index: int | None) -> HostRecord:
+    """Check the name and index and reserve them (claim, host.json); called under both locks."""
     existing = state.read_record(name) if state.host_dir(name).exists() else None
     if state.host_dir(name).exists():
         status = host_state(state, existing)[0] if existing else "incomplete"
         hint = "" if status in ("running", "booting") else " (left by an interrupted or killed run)"
         raise TesthostError(
             f"test host {name!r} already exists and is {status}{hint}; "
-            f"remove it first with `mailforge testhost down {name}`"
+            f"remove it first with `{state.command('down ' + name)}`"
         )
     netns = veth = network.PREFIX + name
+    foreign = _foreign_owner(state, netns)
+    if foreign:
+        raise TesthostError(
+            f"test host name {name!r} is in use by the state directory {foreign}; pick another name "
+            f"or remove it with `mailforge testhost --state-dir {foreign} down {name}`"
+        )
     if netns in network.existing_netns() or veth in network.existing_links():
         raise TesthostError(
             f"network namespace or interface {netns} already exists (a leftover?); "
-            "clean it with `mailforge testhost down --all`"
+            f"clean it with `{state.command('down --all')}`"
         )
     used = _used_indexes(state)
     if index is None:
@@ -199,8 +213,22 @@ def _allocate(state: StateDir, name: str, index: int | None) -> HostRecord:
         veth=veth,
         created=time.time(),
     )
+    network.claim(netns, state.root, index)
     state.write_record(record)
     return record
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold Ctrl-C until the block is done, so a reservation is never half made or half undone.
+
+    A SIGINT that arrived meanwhile is raised as KeyboardInterrupt as soon as the block ends.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _prepare_rootfs(state: StateDir, record: HostRecord, base: Path) -> Path:
@@ -264,12 +292,15 @@ def up(
     state = state or StateDir()
     check_name(name)
     check_prerequisites()
-    with state.locked():
-        record = _allocate(state, name, index)
+    record: HostRecord | None = None
     try:
-        with state.locked():  # one debootstrap at a time; the nft table is created once
+        # Locks first, then the deferral: Ctrl-C while waiting for another run's lock still works.
+        with state.locked(), network.machine_lock(), _sigint_deferred():
+            record = _allocate(state, name, index)
+        with state.locked():  # one debootstrap at a time per state directory
             state.ensure_ssh_key()
             base = image.ensure_base_image(state, log=log)
+        with network.machine_lock():  # the table is shared by every state directory
             network.ensure_nft_table()
         rootfs = _prepare_rootfs(state, record, base)
         network.create(record.netns, record.veth, record.index)
@@ -277,8 +308,11 @@ def up(
         host = Host(record.name, record.address, state.ssh_key, "running", 0.0, record.index)
         wait_for_ssh(host, console=state.host_dir(name) / "console.log")
     except BaseException:
-        # Ctrl-C included: leave nothing behind that a later `down --all` would have to find.
-        down(name, state=state)
+        # Ctrl-C included: leave nothing behind that a later `down --all` would have to find. Only what
+        # this run reserved: a refusal (name taken) must not remove the host that holds the name.
+        if record is not None:
+            with _sigint_deferred():  # a second Ctrl-C must not cut the cleanup short
+                down(name, state=state)
         raise
     return host
 
@@ -286,17 +320,40 @@ def up(
 # --- down ------------------------------------------------------------------------------------------
 
 
-def _stop_processes(state: StateDir, name: str, grace: float) -> None:
+def _stop_processes(state: StateDir, name: str, netns: str, grace: float) -> None:
     supervisors = _supervisor_pids(state, name)
     processes.kill(supervisors, signal.SIGTERM)  # orderly poweroff through nspawn
     everything = supervisors + _nspawn_pids(state, name)
-    if processes.wait_gone(everything, grace):
-        return
-    # Killing the container's PID 1 makes the kernel kill every process in its PID namespace.
-    processes.kill(_container_inits(state, name), signal.SIGKILL)
-    processes.kill(everything + _nspawn_pids(state, name), signal.SIGKILL)
+    if not processes.wait_gone(everything, grace):
+        # Killing the container's PID 1 makes the kernel kill every process in its PID namespace.
+        processes.kill(_container_inits(state, name), signal.SIGKILL)
+        processes.kill(everything + _nspawn_pids(state, name), signal.SIGKILL)
+    # A container whose nspawn was killed (kill -9 of a run) lives on, parentless: find it by namespace.
+    strays = network.netns_pids(netns) if netns in network.existing_netns() else []
+    processes.kill(strays, signal.SIGKILL)
+    everything += strays
     if not processes.wait_gone(everything, 5):
         raise TesthostError(f"processes of {name} did not exit: {everything}")
+
+
+def _nspawn_directory(pid: int) -> str:
+    args = processes.cmdline(pid)
+    return next((arg.split("=", 1)[1] for arg in args if arg.startswith("--directory=")), "")
+
+
+def _foreign_owner(state: StateDir, netns: str) -> str | None:
+    """Who, other than this state directory, owns `netns` (a path to show), or None if it is ours/nobody's."""
+    claim = network.read_claim(netns)
+    if claim is not None:
+        return None if claim.state_dir == str(state.root) or claim.orphaned else claim.state_dir
+    # Unclaimed: made by hand or left by a killed run, unless a container still runs in it (a host of
+    # a run older than claims): that one is someone's live host, not a leftover.
+    ours = str(state.hosts_dir) + "/"
+    for pid in processes.matching("systemd-nspawn", f"--network-namespace-path=/run/netns/{netns}"):
+        directory = _nspawn_directory(pid)
+        if not directory.startswith(ours):
+            return directory or f"the systemd-nspawn process {pid}"
+    return None
 
 
 def _mounts_under(path: Path) -> list[str]:
@@ -310,36 +367,74 @@ def _mounts_under(path: Path) -> list[str]:
 
 
 def down(name: str, *, state: StateDir | None = None, grace: float = 8.0) -> bool:
-    """Stop and delete a host and everything it made. Returns False if there was nothing to remove."""
+    """Stop and delete a host and everything it made. Returns False if there was nothing to remove.
+
+    Never touches a namespace another state directory owns (see `_foreign_owner`).
+    """
     state = state or StateDir()
     host_dir = state.host_dir(name)
-    record = state.read_record(name) if host_dir.exists() else None
+    record = _record_or_none(state, name)
     netns = record.netns if record else network.PREFIX + name
     veth = record.veth if record else network.PREFIX + name
-    found = host_dir.exists() or netns in network.existing_netns() or veth in network.existing_links()
-    _stop_processes(state, name, grace)
-    network.destroy(netns, veth)
+    foreign = _foreign_owner(state, netns)
+    if foreign and not host_dir.exists():
+        raise TesthostError(
+            f"test host {name!r} is not in {state.root}: it belongs to {foreign}; "
+            f"use `mailforge testhost --state-dir {foreign} down {name}`"
+        )
+    found = host_dir.exists() or (
+        not foreign
+        and (
+            netns in network.existing_netns()
+            or veth in network.existing_links()
+            or network.read_claim(netns) is not None
+        )
+    )
+    _stop_processes(state, name, "" if foreign else netns, grace)
+    if not foreign:
+        network.destroy(netns, veth)
+        network.release(netns)
     rootfs = host_dir / "rootfs"
     for target in _mounts_under(rootfs):
         subprocess.run(["umount", "-l", target], capture_output=True)
     if _mounts_under(rootfs):
         raise TesthostError(f"{rootfs} still has mounts; not deleting it (umount them, then run down again)")
     shutil.rmtree(host_dir, ignore_errors=True)
-    with state.locked():
-        if not state.names():
-            network.remove_nft_table()
+    _remove_nft_table_if_unused()
     return found
 
 
+def _record_or_none(state: StateDir, name: str) -> HostRecord | None:
+    """host.json if readable; a corrupt one must not stop `down`, which is how it gets removed."""
+    try:
+        return state.read_record(name)
+    except TesthostError:
+        return None
+
+
+def _remove_nft_table_if_unused() -> None:
+    # The table serves the hosts of every state directory: it goes with the machine's last one.
+    with network.machine_lock():
+        if not network.any_test_host_left():
+            network.remove_nft_table()
+
+
 def down_all(state: StateDir | None = None) -> list[str]:
-    """Remove every host in the state directory, plus leftovers of ours without a state directory."""
+    """Remove every host of this state directory, and leftovers that no live state directory owns.
+
+    Leftovers: claims of this state directory without a host directory, claims of deleted state
+    directories, and `mf-*` namespaces/veths without a claim or a container (made by hand, or by a killed
+    run). Hosts of other state directories, running or booting, are left alone: tests run side by side.
+    """
     state = state or StateDir()
     names = set(state.names())
-    names |= {n[len(network.PREFIX) :] for n in network.existing_netns() if n.startswith(network.PREFIX)}
-    names |= {n[len(network.PREFIX) :] for n in network.existing_links() if n.startswith(network.PREFIX)}
-    removed = []
-    for name in sorted(names):
-        if down(name, state=state):
-            removed.append(name)
-    network.remove_nft_table()
+    for claim in network.claims():
+        if claim.state_dir == str(state.root) or claim.orphaned:
+            names.add(claim.netns[len(network.PREFIX) :])
+    interfaces = network.existing_netns() | network.existing_links()
+    for netns in sorted(n for n in interfaces if n.startswith(network.PREFIX)):
+        if _foreign_owner(state, netns) is None:
+            names.add(netns[len(network.PREFIX) :])
+    removed = [name for name in sorted(names) if down(name, state=state)]
+    _remove_nft_table_if_unused()
     return removed

@@ -9,7 +9,13 @@ ever hand a message to a real mail server.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from mailforge.testhost.errors import TesthostError
@@ -18,6 +24,10 @@ NETWORK = "10.213.0.0/16"
 NFT_TABLE = "mailforge"
 PREFIX = "mf-"  # netns and host-side veth names: mf-<host name>, at most 15 characters (IFNAMSIZ - 1)
 MAX_INDEX = 254
+# Machine-wide, not per state directory: names, addresses and the nft table are shared by every state
+# directory on this machine. /run is emptied at boot, exactly like the namespaces the claims describe.
+RUN_DIR = Path("/run/mailforge")
+CLAIMS_DIR = RUN_DIR / "claims"
 
 NFT_RULESET = f"""
 table ip {NFT_TABLE} {{
@@ -50,6 +60,81 @@ def run(argv: list[str], *, what: str) -> subprocess.CompletedProcess[str]:
     if result.returncode != 0:
         raise TesthostError(f"{what} failed: {' '.join(argv)}: {result.stderr.strip() or result.stdout.strip()}")
     return result
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Which state directory made (or is making) the namespace and veth `mf-<name>`, at which index."""
+
+    netns: str
+    state_dir: str
+    index: int
+
+    @property
+    def orphaned(self) -> bool:
+        # A state directory deleted while its host lived (a test's temp dir): nobody can `down` it but us.
+        return not Path(self.state_dir, "hosts").is_dir()
+
+
+@contextlib.contextmanager
+def machine_lock() -> Iterator[None]:
+    """Serialises claims and the nft table between every state directory on this machine."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with open(RUN_DIR / "lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def claim(netns: str, state_dir: Path, index: int) -> None:
+    """Record, before creating it, that this state directory owns `netns`; refuse if another one does."""
+    CLAIMS_DIR.mkdir(parents=True, exist_ok=True)
+    body = json.dumps({"netns": netns, "state_dir": str(state_dir.resolve()), "index": index})
+    try:
+        fd = os.open(CLAIMS_DIR / netns, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        owner = read_claim(netns)
+        where = owner.state_dir if owner else "another run"
+        raise TesthostError(
+            f"{netns} is already in use by the test host state directory {where}; "
+            f"use another name, or `mailforge testhost --state-dir {where} down {netns[len(PREFIX) :]}`"
+        ) from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(body + "\n")
+
+
+def read_claim(netns: str) -> Claim | None:
+    try:
+        return Claim(**json.loads((CLAIMS_DIR / netns).read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError):
+        # Half-written by a run killed mid-write: it protects nothing, treat it as absent.
+        return None
+
+
+def claims() -> list[Claim]:
+    if not CLAIMS_DIR.is_dir():
+        return []
+    found = (read_claim(p.name) for p in CLAIMS_DIR.iterdir())
+    return [c for c in found if c is not None]
+
+
+def release(netns: str) -> None:
+    (CLAIMS_DIR / netns).unlink(missing_ok=True)
+
+
+def any_test_host_left() -> bool:
+    """Whether any test host of any state directory still exists (claimed or with a namespace)."""
+    return bool(claims()) or any(n.startswith(PREFIX) for n in existing_netns())
+
+
+def netns_pids(netns: str) -> list[int]:
+    """Every process living in the namespace: a container's whole process tree, whoever its parent is."""
+    result = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True)
+    return [int(p) for p in result.stdout.split()] if result.returncode == 0 else []
 
 
 def existing_netns() -> set[str]:

@@ -44,7 +44,14 @@ class HostRecord:
 
 class StateDir:
     def __init__(self, root: Path | str | None = None) -> None:
-        self.root = Path(root or os.environ.get(STATE_ENV) or DEFAULT_ROOT)
+        # Absolute: the path ends up in the supervisor's argv and in claims, compared from any cwd.
+        self.root = Path(root or os.environ.get(STATE_ENV) or DEFAULT_ROOT).resolve()
+
+    def command(self, args: str) -> str:
+        """A `mailforge testhost` command line for messages, naming this state directory if not the default."""
+        default = Path(os.environ.get(STATE_ENV) or DEFAULT_ROOT).resolve()
+        where = "" if self.root == default else f"--state-dir {self.root} "
+        return f"mailforge testhost {where}{args}"
 
     @property
     def hosts_dir(self) -> Path:
@@ -106,7 +113,7 @@ class StateDir:
         except FileNotFoundError:
             return None
         except (ValueError, TypeError) as exc:
-            raise TesthostError(f"{path} is corrupt ({exc}); remove it with `mailforge testhost down {name}`") from exc
+            raise TesthostError(f"{path} is corrupt ({exc}); remove it with `{self.command('down ' + name)}`") from exc
 
     def names(self) -> list[str]:
         if not self.hosts_dir.is_dir():

@@ -45,13 +45,16 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    while True:
+    while not stopping:  # `down` may arrive before the first start: then never boot at all
         print(f"supervisor: starting {name} at {time.strftime('%Y-%m-%dT%H:%M:%S')}", flush=True)
         child = subprocess.Popen(nspawn_argv(name, rootfs, netns), stdin=subprocess.DEVNULL)
+        if stopping:  # SIGTERM landed while Popen ran, before `child` was set for on_term to see
+            child.send_signal(signal.SIGTERM)
         code = child.wait()
         print(f"supervisor: {name} exited with {code}", flush=True)
         if code != REBOOT_EXIT_CODE or stopping:
             return code
+    return 0
 
 
 if __name__ == "__main__":
