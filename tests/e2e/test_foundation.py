@@ -15,7 +15,9 @@ from mailforge.provision import DeployResult, run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir, hosts, network
 from tests.e2e.conftest import infra
 
-OUTSIDE_NETNS = "mf-fndwan"  # a stand-in for "the Internet": a namespace this test creates and owns
+# A stand-in for "the Internet": a namespace this test creates and owns. Not "mf-": that prefix is the
+# test hosts', and `testhost down --all` removes unclaimed "mf-" namespaces as leftovers.
+OUTSIDE_NETNS = "mfx-fndwan"
 OUTSIDE_ADDR = "10.214.0.2"
 
 
@@ -83,7 +85,7 @@ def test_two_hosts_reach_each_other(pair: tuple[Host, Host], direction: tuple[in
 @pytest.fixture(scope="module")
 def outside() -> Iterator[str]:
     """A namespace at 10.214.0.2 with listeners on 25, 53, 80 and 443: what test hosts may reach outside."""
-    hosts_side = "mf-fndwan"
+    hosts_side = "mfx-fndwan"
     subprocess.run(["ip", "netns", "del", OUTSIDE_NETNS], capture_output=True)
     subprocess.run(["ip", "link", "del", hosts_side], capture_output=True)
     for argv in (
@@ -173,5 +175,5 @@ def test_down_leaves_nothing(make_host, state: StateDir) -> None:  # type: ignor
     assert _leftovers(state, host) == ["netns", "veth", "state dir / rootfs", "process"]  # the probe sees them
     assert hosts.down(host.name, state=state)
     assert _leftovers(state, host) == []
-    # The shared nftables table goes with the last host, and only then.
-    assert network.nft_table_exists() == bool(state.names())
+    # The shared nftables table goes with the machine's last host (of any state directory), and only then.
+    assert network.nft_table_exists() == network.any_test_host_left()
