@@ -37,6 +37,14 @@ def _r(pattern: str) -> re.Pattern[str]:
 # Failures reported for a queued message (smtp/lmtp/local status=deferred|bounced).
 DELIVERY_RULES: tuple[Rule, ...] = (
     Rule(
+        "deferred_transport",
+        _r(r"^deferred transport$"),
+        None,
+        "this server is configured to hold mail for that transport until someone flushes the queue (defer_transports)",
+        "Flush when the link is up: `mailforge queue flush` (postqueue -f); or remove the transport from "
+        "`postconf defer_transports`.",
+    ),
+    Rule(
         "relay_auth_required",
         _r(
             r"authentication required|SASL authentication failed|must authenticate|no mechanism available"
@@ -83,7 +91,8 @@ DELIVERY_RULES: tuple[Rule, ...] = (
         _r(r"Connection refused"),
         None,
         "{peer} refused the connection: nothing listens on its SMTP port, or a firewall rejects it",
-        "Check the destination's MX host accepts SMTP (`nc -vz HOST 25` from this server). " + RETRY,
+        "Check that the destination (its MX host, or the relayhost if one is set: `postconf relayhost`) "
+        "accepts SMTP on that port: `nc -vz HOST PORT` from this server. " + RETRY,
     ),
     Rule(
         "connection_timeout",
