@@ -17,6 +17,9 @@ if [ ! -f "$apt_stamp" ]; then
   if [ -n "${missing// /}" ]; then
     echo "bootstrap: apt-get install$missing"
     export DEBIAN_FRONTEND=noninteractive
+    # postfix: install the programs only. Left to its default ("Internet Site") the package would write
+    # /etc/postfix/main.cf and start a system-wide Postfix on port 25; the tests start private instances.
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt-get update -qq
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,123 @@
+"""Issue 7: the pure parts of `mailforge queue`: postqueue -j parsing, filters, plans, SSH command lines."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from mailforge.queue import Filter, QueueEntry, Recipient, SshRunner, parse_duration, parse_postqueue_json, plan
+
+# As printed by Postfix 3.7's `postqueue -j` (one object per line), plus a line that is not JSON.
+POSTQUEUE_J = """\
+{"queue_name": "deferred", "queue_id": "7BDAF21238B", "arrival_time": 1720000000, "message_size": 268, "forced_expire": false, "sender": "alice@example.test", "recipients": [{"address": "bob1@example.org", "delay_reason": "connect to 127.0.0.1[127.0.0.1]:1: Connection refused"}]}
+postqueue: warning: Mail system is down -- accessing queue directly
+{"queue_name": "hold", "queue_id": "839C3212413", "arrival_time": 1720003600, "message_size": 300, "forced_expire": false, "sender": "", "recipients": [{"address": "carol@Example.NET"}, {"address": "dave@example.org", "delay_reason": "greylisted"}]}
+"""  # noqa: E501
+
+NOW = 1720007200.0  # two hours after the first message arrived
+
+
+@pytest.fixture
+def entries():
+    return parse_postqueue_json(POSTQUEUE_J)
+
+
+def test_parse_postqueue_json(entries):
+    assert [(e.queue_id, e.queue_name, len(e.recipients)) for e in entries] == [
+        ("7BDAF21238B", "deferred", 1),
+        ("839C3212413", "hold", 2),
+    ]
+
+
+def test_parse_keeps_delay_reason(entries):
+    assert entries[0].recipients[0].delay_reason.endswith("Connection refused")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90), ("90s", 90), ("30m", 1800), ("2h", 7200), ("3d", 259200), ("1w", 604800), ("1d12h", 129600)],
+)
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "2x", "h2"])
+def test_parse_duration_rejects_nonsense(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        (Filter(sender="alice@example.test"), ["7BDAF21238B"]),
+        (Filter(sender="ALICE@example.test"), ["7BDAF21238B"]),
+        (Filter(sender="<>"), ["839C3212413"]),
+        (Filter(recipient="@example.net"), ["839C3212413"]),
+        (Filter(recipient="bob*@example.org"), ["7BDAF21238B"]),
+        (Filter(older_than=3 * 3600), []),
+        (Filter(older_than=90 * 60), ["7BDAF21238B"]),
+        (Filter(reason="refused"), ["7BDAF21238B"]),
+        (Filter(reason="^greylist"), ["839C3212413"]),
+        (Filter(queue="hold"), ["839C3212413"]),
+        (Filter(ids=("839C3212413",)), ["839C3212413"]),
+        (Filter(sender="alice@example.test", queue="hold"), []),
+    ],
+)
+def test_filters(entries, flt, expected):
+    assert [e.queue_id for e in flt.select(entries, NOW)] == expected
+
+
+def test_empty_filter_is_empty():
+    assert Filter().is_empty()
+
+
+def test_release_plan_skips_messages_not_on_hold(entries):
+    p = plan("release", entries)
+    assert ([e.queue_id for e in p.entries], [e.queue_id for e in p.skipped]) == (["839C3212413"], ["7BDAF21238B"])
+
+
+def test_plan_commands_pass_ids_on_stdin_one_call_per_queue(entries):
+    p = plan("delete", entries)
+    assert p.commands(["postsuper", "-c", "/etc/postfix-x"]) == [
+        (["postsuper", "-c", "/etc/postfix-x", "-d", "-", "deferred"], "7BDAF21238B\n"),
+        (["postsuper", "-c", "/etc/postfix-x", "-d", "-", "hold"], "839C3212413\n"),
+    ]
+
+
+def test_unknown_action_is_refused(entries):
+    with pytest.raises(ValueError):
+        plan("explode", entries)
+
+
+def test_ssh_argv_has_key_config_and_batch_mode():
+    argv = SshRunner("root@10.213.1.2", key="/state/id_ed25519", config="/state/ssh_config").argv(["postqueue", "-j"])
+    assert argv == [
+        "ssh",
+        "-o",
+        "BatchMode=yes",
+        "-F",
+        "/state/ssh_config",
+        "-i",
+        "/state/id_ed25519",
+        "-o",
+        "IdentitiesOnly=yes",
+        "--",
+        "root@10.213.1.2",
+        "postqueue -j",
+    ]
+
+
+def test_ssh_remote_command_is_quoted():
+    argv = SshRunner("root@10.213.1.2").argv(["postcat", "-q", "X; rm -rf /"])
+    assert shlex.split(argv[-1]) == ["postcat", "-q", "X; rm -rf /"]
+
+
+def test_ssh_sudo_prefix():
+    assert SshRunner("u@10.213.1.2", sudo=True).argv(["postqueue", "-j"])[-1] == "sudo -n postqueue -j"
+
+
+def test_entry_age():
+    e = QueueEntry("deferred", "X", 100, 1, "", (Recipient("a@b"),))
+    assert e.age(160.0) == 60
