@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from pyinfra import host
 
-from deploys import base
+from deploys import base, dovecot, mariadb, postfix, postfixadmin, tls
 from deploys.settings import settings_for
 
 settings = settings_for(host)
 
 base.base(settings.base)
+mariadb.mariadb()
+postfixadmin.postfixadmin(settings.domains, host.data.get("postfixadmin_password_scheme", "ARGON2I"))
+mariadb.grant_readers(postfixadmin.DATABASE)
+tls.tls(settings.tls, settings.base.hostname)
+postfix.postfix(settings.postfix, settings.tls, postfixadmin.DATABASE)
+dovecot.dovecot(settings.dovecot, settings.tls, postfixadmin.DATABASE)

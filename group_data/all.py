@@ -9,3 +9,37 @@ mail_hostname = "mail.example.org"
 
 # IANA timezone of the server (default "UTC").
 mail_timezone = "UTC"
+
+# The mail domains this server receives for. Per domain:
+#   domain         the domain name
+#   description    shown in PostfixAdmin (default: the domain)
+#   mailboxes      [{"address": ..., "name": ..., "quota_mb": 0 for unlimited,
+#                    "password_env": NAME of an environment variable on the control machine holding the
+#                    password; leave it out and a password is generated on the host, stored 0600 in
+#                    /etc/mailforge/mailboxes/<address>}]
+#   aliases        [{"address": "info@example.org", "goto": ["alice@example.org", "bob@example.net"]}]
+#   alias_domains  ["example.net"]: every user@example.net reaches user@example.org
+#   catch_all      "alice@example.org": receives mail for unknown addresses of the domain
+mail_domains = [
+    {
+        "domain": "example.org",
+        "mailboxes": [{"address": "postmaster@example.org", "name": "Postmaster", "quota_mb": 1024}],
+        "aliases": [{"address": "abuse@example.org", "goto": ["postmaster@example.org"]}],
+    },
+]
+
+# --- Postfix (defaults in deploys/postfix.py)
+# postfix_message_size_limit = 52428800   # bytes
+# postfix_mydestination = ["localhost"]   # local Unix-account domains; never a virtual domain
+# postfix_transport_maps = {}             # {"example.net": "smtp:[192.0.2.10]:25"} static routes
+
+# --- Dovecot (defaults in deploys/dovecot.py)
+# dovecot_vmail_uid = 2000
+# dovecot_vmail_gid = 2000
+# dovecot_mail_root = "/var/vmail"
+
+# --- PostfixAdmin (defaults in deploys/postfixadmin.py)
+# postfixadmin_password_scheme = "ARGON2I"   # or "BLF-CRYPT"
+
+# --- TLS (defaults in deploys/tls.py)
+# tls_mode = "selfsigned"   # a host-local CA signs the server certificate

@@ -6,6 +6,7 @@ fixes a bad inventory in one pass instead of one error per run. Pure code: no py
 
 from __future__ import annotations
 
+import os
 import re
 import zoneinfo
 from collections.abc import Mapping
@@ -15,6 +16,9 @@ from typing import Any
 # RFC 1123 host labels; a mail hostname must be fully qualified (RFC 5321 section 4.1.2: HELO takes a FQDN).
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 FQDN_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
+# The dot-atom local parts PostfixAdmin accepts (RFC 5322 section 3.4.1, without quoted strings).
+LOCAL_PART_RE = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+MIN_PASSWORD_LENGTH = 12
 
 
 @dataclass(frozen=True)
@@ -45,16 +49,79 @@ class BaseSettings:
 
 
 @dataclass(frozen=True)
+class Mailbox:
+    address: str
+    name: str
+    quota_mb: int  # 0: unlimited
+    # Read from the environment on the control machine; None: generated on the host at creation.
+    password: str | None
+
+    @property
+    def local_part(self) -> str:
+        return self.address.split("@", 1)[0]
+
+
+@dataclass(frozen=True)
+class Alias:
+    address: str  # "user@domain", or "@domain" for a catch-all
+    goto: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MailDomain:
+    domain: str
+    description: str
+    mailboxes: tuple[Mailbox, ...]
+    aliases: tuple[Alias, ...]  # catch-all included, as "@domain"
+    alias_domains: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """Where every daemon finds the certificate; one object so Certbot can swap the files later."""
+
+    mode: str
+    cert_file: str  # full chain, leaf first
+    key_file: str
+    ca_file: str  # the local CA's certificate, for clients to trust (self-signed mode)
+
+
+@dataclass(frozen=True)
+class PostfixSettings:
+    hostname: str
+    mydestination: tuple[str, ...]
+    message_size_limit: int
+    transport_maps: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class DovecotSettings:
+    hostname: str
+    vmail_uid: int
+    vmail_gid: int
+    mail_root: str
+
+
+@dataclass(frozen=True)
 class Settings:
     base: BaseSettings
+    domains: tuple[MailDomain, ...]
+    tls: TlsSettings
+    postfix: PostfixSettings
+    dovecot: DovecotSettings
+
+    @property
+    def mailboxes(self) -> tuple[Mailbox, ...]:
+        return tuple(m for d in self.domains for m in d.mailboxes)
 
 
 class _Reader:
     """Reads keys from host data over component defaults, recording problems instead of raising."""
 
-    def __init__(self, data: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+    def __init__(self, data: Mapping[str, Any], defaults: Mapping[str, Any], environ: Mapping[str, str]) -> None:
         self.data = data
         self.defaults = defaults
+        self.environ = environ
         self.problems: list[Problem] = []
 
     def problem(self, key: str, message: str, fix: str) -> None:
@@ -65,32 +132,203 @@ class _Reader:
             return self.data[key]
         return self.defaults.get(key)
 
-    def required_str(self, key: str, example: str) -> str:
-        value = self.get(key)
+    def string(self, key: str, example: str, value: Any = None, *, required: bool = True) -> str:
+        value = self.get(key) if value is None else value
         if value is None or value == "":
-            self.problem(key, "is required and not set", f"set {key} = {example!r} in group_data/all.py")
+            if required:
+                self.problem(key, "is required and not set", f"set {key} = {example!r} in group_data/all.py")
             return ""
         if not isinstance(value, str):
-            self.problem(key, f"must be a string, not {type(value).__name__}", f"set {key} = {example!r}")
+            self.problem(key, f"must be a string, not {type(value).__name__}", f"set it like {example!r}")
             return ""
         return value
 
-    def fqdn(self, key: str, example: str) -> str:
-        value = self.required_str(key, example).lower()
-        if value and not FQDN_RE.match(value):
-            self.problem(key, f"{value!r} is not a fully qualified host name", f"use a name like {example!r}")
+    def integer(self, key: str, minimum: int, value: Any = None) -> int:
+        value = self.get(key) if value is None else value
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.problem(key, f"must be a whole number of at least {minimum}, not {value!r}", f"set {key} = {minimum}")
+            return minimum
         return value
 
+    def fqdn(self, key: str, example: str, value: Any = None) -> str:
+        name = self.string(key, example, value).lower().rstrip(".")
+        if name and not FQDN_RE.match(name):
+            self.problem(key, f"{name!r} is not a fully qualified domain name", f"use a name like {example!r}")
+        return name
 
-def load_settings(data: Mapping[str, Any], defaults: Mapping[str, Any], host: str | None = None) -> Settings:
-    """Validate one host's data (over the components' DEFAULTS) into Settings, or raise SettingsError."""
-    read = _Reader(data, defaults)
-    hostname = read.fqdn("mail_hostname", "mail.example.org")
-    timezone = read.required_str("mail_timezone", "UTC")
-    if timezone and timezone not in zoneinfo.available_timezones():
+    def address(self, key: str, value: Any, domain: str | None = None) -> str:
+        text = self.string(key, "user@example.org", value).lower()
+        local, at, dom = text.partition("@")
+        if not text:
+            return ""
+        if not at or not LOCAL_PART_RE.match(local) or not FQDN_RE.match(dom):
+            self.problem(key, f"{text!r} is not a valid mail address", "write it as local-part@domain.tld")
+        elif domain is not None and dom != domain:
+            self.problem(key, f"{text!r} is not in the domain {domain}", f"use an address ending in @{domain}")
+        return text
+
+    def items(self, key: str, value: Any) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list | tuple):
+            self.problem(key, f"must be a list, not {type(value).__name__}", f"write {key} as a list [...]")
+            return []
+        return list(value)
+
+
+def _password(read: _Reader, key: str, entry: Mapping[str, Any]) -> str | None:
+    """Explicit passwords come from the environment (never from committed files) and must be strong."""
+    if "password" in entry:
+        read.problem(key, "holds a password in the inventory", "name an environment variable in password_env")
+    env = entry.get("password_env")
+    if env is None:
+        return None
+    if not isinstance(env, str) or env not in read.environ:
+        read.problem(key + ".password_env", f"environment variable {env!r} is not set", f"export {env}=... first")
+        return None
+    password = read.environ[env]
+    classes = sum(bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^a-zA-Z0-9]"))
+    if len(password) < MIN_PASSWORD_LENGTH or classes < 3:
         read.problem(
-            "mail_timezone", f"unknown timezone {timezone!r}", "use an IANA name such as 'UTC' or 'Europe/Berlin'"
+            key + ".password_env",
+            f"the password in ${env} is weak",
+            f"use at least {MIN_PASSWORD_LENGTH} characters from 3 of: lower, upper, digits, symbols "
+            "(or drop password_env to have one generated on the host)",
         )
+    return password
+
+
+def _domain(read: _Reader, index: int, entry: Any) -> MailDomain | None:
+    key = f"mail_domains[{index}]"
+    if not isinstance(entry, Mapping):
+        read.problem(key, "must be a mapping with at least 'domain'", "write {'domain': 'example.org', ...}")
+        return None
+    domain = read.fqdn(key + ".domain", "example.org", entry.get("domain") or "")
+    mailboxes = []
+    for i, mb in enumerate(read.items(key + ".mailboxes", entry.get("mailboxes"))):
+        mkey = f"{key}.mailboxes[{i}]"
+        if not isinstance(mb, Mapping):
+            read.problem(mkey, "must be a mapping", "write {'address': 'user@example.org', 'quota_mb': 1024}")
+            continue
+        address = read.address(mkey + ".address", mb.get("address"), domain or None)
+        name = read.string(mkey + ".name", "Alice Example", mb.get("name", address.split("@")[0]), required=False)
+        quota = read.integer(mkey + ".quota_mb", 0, mb.get("quota_mb", 0))
+        mailboxes.append(Mailbox(address, name, quota, _password(read, mkey, mb)))
+    aliases = []
+    for i, al in enumerate(read.items(key + ".aliases", entry.get("aliases"))):
+        akey = f"{key}.aliases[{i}]"
+        if not isinstance(al, Mapping):
+            read.problem(akey, "must be a mapping", "write {'address': 'info@example.org', 'goto': ['user@...']}")
+            continue
+        address = read.address(akey + ".address", al.get("address"), domain or None)
+        goto = al.get("goto")
+        targets = [goto] if isinstance(goto, str) else read.items(akey + ".goto", goto)
+        if not targets:
+            read.problem(akey + ".goto", "names no target", "list at least one address in goto")
+        aliases.append(Alias(address, tuple(read.address(akey + ".goto", t) for t in targets)))
+    catch_all = entry.get("catch_all")
+    if catch_all is not None:
+        aliases.append(Alias("@" + domain, (read.address(key + ".catch_all", catch_all),)))
+    alias_domains = tuple(
+        read.fqdn(f"{key}.alias_domains[{i}]", "example.net", d)
+        for i, d in enumerate(read.items(key + ".alias_domains", entry.get("alias_domains")))
+    )
+    description = read.string(key + ".description", "Example Ltd", entry.get("description", domain), required=False)
+    return MailDomain(domain, description, tuple(mailboxes), tuple(aliases), alias_domains)
+
+
+def _cross_checks(read: _Reader, domains: list[MailDomain]) -> None:
+    """Duplicates anywhere, and local targets that lead nowhere (mail would bounce: fail now instead)."""
+    seen_domains: dict[str, str] = {}
+    for i, d in enumerate(domains):
+        for name, what in [(d.domain, "domain"), *((a, "alias domain") for a in d.alias_domains)]:
+            if name in seen_domains:
+                read.problem(
+                    f"mail_domains[{i}]", f"{name} is declared twice (as {seen_domains[name]} and {what})", "keep one"
+                )
+            seen_domains[name] = what
+    local_domains = {d.domain for d in domains}
+    mailboxes = {m.address for d in domains for m in d.mailboxes}
+    aliases = {a.address for d in domains for a in d.aliases}
+    seen: set[str] = set()
+    for i, d in enumerate(domains):
+        for address in [m.address for m in d.mailboxes] + [a.address for a in d.aliases]:
+            if address in seen:
+                read.problem(f"mail_domains[{i}]", f"{address} is declared twice", "declare each address once")
+            seen.add(address)
+        for alias in d.aliases:
+            for target in alias.goto:
+                if target.split("@")[-1] in local_domains and target not in mailboxes | aliases:
+                    read.problem(
+                        f"mail_domains[{i}] alias {alias.address}",
+                        f"points to {target}, which is neither a mailbox nor an alias here",
+                        f"add a mailbox {target} or correct the target",
+                    )
+
+
+def _tls(read: _Reader, hostname: str) -> TlsSettings:
+    mode = read.string("tls_mode", "selfsigned")
+    if mode not in ("selfsigned",):
+        read.problem("tls_mode", f"unknown mode {mode!r}", "use 'selfsigned' (certbot arrives with the web tier)")
+    return TlsSettings(
+        mode=mode,
+        cert_file=f"/etc/mailforge/tls/{hostname}.crt",
+        key_file=f"/etc/mailforge/tls/{hostname}.key",
+        ca_file="/etc/mailforge/ca/ca.crt",
+    )
+
+
+def load_settings(
+    data: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    host: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Validate one host's data (over the components' DEFAULTS) into Settings, or raise SettingsError."""
+    read = _Reader(data, defaults, os.environ if environ is None else environ)
+    hostname = read.fqdn("mail_hostname", "mail.example.org")
+    timezone = read.string("mail_timezone", "UTC")
+    if timezone and timezone not in zoneinfo.available_timezones():
+        read.problem("mail_timezone", f"unknown timezone {timezone!r}", "use an IANA name like 'Europe/Berlin'")
+    raw_domains = read.get("mail_domains")
+    if not raw_domains:
+        read.problem("mail_domains", "is required and empty", "declare at least one domain in group_data/all.py")
+    domains = [d for i, e in enumerate(read.items("mail_domains", raw_domains)) if (d := _domain(read, i, e))]
+    _cross_checks(read, domains)
+    mydestination = tuple(
+        read.fqdn("postfix_mydestination", "localhost", d) if "." in str(d) else str(d)
+        for d in read.items("postfix_mydestination", read.get("postfix_mydestination"))
+    )
+    for d in domains:
+        if d.domain in mydestination or set(d.alias_domains) & set(mydestination):
+            read.problem(
+                "postfix_mydestination",
+                f"lists the virtual domain {d.domain}",
+                "remove it: a domain is either local (mydestination) or virtual, never both",
+            )
+    transports = read.get("postfix_transport_maps") or {}
+    if not isinstance(transports, Mapping):
+        read.problem("postfix_transport_maps", "must be a mapping of domain -> nexthop", "write {'example.net': ...}")
+        transports = {}
+    postfix = PostfixSettings(
+        hostname=hostname,
+        mydestination=mydestination,
+        message_size_limit=read.integer("postfix_message_size_limit", 1_000_000),
+        transport_maps=tuple(sorted((str(k), str(v)) for k, v in transports.items())),
+    )
+    dovecot = DovecotSettings(
+        hostname=hostname,
+        vmail_uid=read.integer("dovecot_vmail_uid", 1000),
+        vmail_gid=read.integer("dovecot_vmail_gid", 1000),
+        mail_root=read.string("dovecot_mail_root", "/var/vmail"),
+    )
+    tls = _tls(read, hostname)
     if read.problems:
         raise SettingsError(read.problems, host)
-    return Settings(base=BaseSettings(hostname=hostname, timezone=timezone))
+    return Settings(
+        base=BaseSettings(hostname=hostname, timezone=timezone),
+        domains=tuple(domains),
+        tls=tls,
+        postfix=postfix,
+        dovecot=dovecot,
+    )

@@ -1,0 +1,79 @@
+"""Dovecot: IMAP (143 with STARTTLS, 993), LMTP delivery for Postfix, SASL for Postfix, users and quotas
+from PostfixAdmin's tables, Maildirs under /var/vmail/<domain>/<user> owned by the vmail user.
+
+`doveconf -n` must accept the configuration before Dovecot is reloaded.
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, server, systemd
+
+from deploys.templating import template
+from mailforge.settings import DovecotSettings, TlsSettings
+
+DEFAULTS = {
+    # uid/gid of the vmail user that owns every Maildir (Dovecot's mail_uid/mail_gid).
+    "dovecot_vmail_uid": 2000,
+    "dovecot_vmail_gid": 2000,
+    # Root of the Maildirs: <root>/<domain>/<user>.
+    "dovecot_mail_root": "/var/vmail",
+}
+
+PACKAGES = ["dovecot-core", "dovecot-imapd", "dovecot-lmtpd", "dovecot-mysql"]
+CONF_D = (
+    "10-auth.conf",
+    "10-mail.conf",
+    "10-master.conf",
+    "10-ssl.conf",
+    "20-imap.conf",
+    "20-lmtp.conf",
+    "90-quota.conf",
+    "auth-sql.conf.ext",
+)
+
+
+@deploy("Dovecot")
+def dovecot(settings: DovecotSettings, tls: TlsSettings, database: str) -> None:
+    apt.packages(name="Install Dovecot", packages=PACKAGES, no_recommends=True)
+    server.group(name="vmail group", group="vmail", gid=settings.vmail_gid, system=True)
+    server.user(
+        name="vmail user",
+        user="vmail",
+        uid=settings.vmail_uid,
+        group="vmail",
+        home=settings.mail_root,
+        shell="/usr/sbin/nologin",
+        system=True,
+        create_home=False,
+    )
+    files.directory(name="Mail root", path=settings.mail_root, user="vmail", group="vmail", mode="770")
+    changes = [
+        template(
+            f"dovecot/conf.d/{name}", f"/etc/dovecot/conf.d/{name}", component="dovecot", settings=settings, tls=tls
+        )
+        for name in CONF_D
+    ]
+    changes.append(
+        template(
+            "dovecot/dovecot-sql.conf.ext",
+            "/etc/dovecot/dovecot-sql.conf.ext",
+            component="dovecot",
+            mode="640",
+            group="dovecot",
+            settings=settings,
+            database=database,
+        )
+    )
+    server.shell(
+        name="Check the Dovecot configuration",
+        commands=["doveconf -n > /dev/null"],
+        _if=lambda: any(op.did_change() for op in changes),
+    )
+    systemd.service(name="Run Dovecot", service="dovecot", running=True, enabled=True)
+    systemd.service(
+        name="Reload Dovecot",
+        service="dovecot",
+        reloaded=True,
+        _if=lambda: any(op.did_change() for op in changes),
+    )

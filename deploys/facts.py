@@ -1,0 +1,34 @@
+"""Facts mailforge needs that pyinfra does not ship. Each tolerates a host where the software is not yet
+installed (facts are read before any operation runs, so on a fresh host they must answer "nothing yet").
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import FactBase, QuoteString, StringCommand
+
+
+class SqlRows(FactBase[list[list[str]]]):
+    """Rows of a query run as MariaDB's root (unix socket auth); [] when the database is not there yet."""
+
+    default = list
+
+    def command(self, database: str, query: str) -> StringCommand:  # type: ignore[override]
+        return StringCommand(
+            "mysql", "--batch", "--skip-column-names", "-e", QuoteString(query), QuoteString(database), "2>/dev/null",
+            "|| true",
+        )  # fmt: skip
+
+    def process(self, output: list[str]) -> list[list[str]]:  # type: ignore[override]
+        return [line.split("\t") for line in output if line]
+
+
+class FileExists(FactBase[bool]):
+    """Whether a path exists and is non-empty (secrets and keys are generated once, never replaced)."""
+
+    default = bool
+
+    def command(self, path: str) -> StringCommand:  # type: ignore[override]
+        return StringCommand("test -s", QuoteString(path), "&& echo yes || echo no")
+
+    def process(self, output: list[str]) -> bool:  # type: ignore[override]
+        return bool(output) and output[0] == "yes"

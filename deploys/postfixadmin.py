@@ -1,0 +1,153 @@
+"""PostfixAdmin from Debian's package: its schema is the mail database; its CLI creates domains, mailboxes,
+aliases, alias domains and catch-alls, so PostfixAdmin's own hashing and quota rules apply.
+
+Debian's package creates the database and its user through dbconfig-common with a password generated on the
+host (/etc/dbconfig-common/postfixadmin.conf, 0600; /etc/postfixadmin/dbconfig.inc.php, 0640 root:www-data).
+mailforge never deletes what is not declared: mailboxes hold mail, and operators may add entries in the UI.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra import host
+from pyinfra.api import MaskString, StringCommand, deploy, operation
+from pyinfra.operations import apt, files, server
+
+from deploys.facts import SqlRows
+from deploys.templating import template
+from mailforge.settings import Alias, Mailbox, MailDomain
+
+DEFAULTS = {
+    # Password hash scheme, via `doveadm pw` so Dovecot verifies exactly what PostfixAdmin wrote.
+    "postfixadmin_password_scheme": "ARGON2I",
+}
+
+DATABASE = "postfixadmin"
+CLI = "/usr/share/postfixadmin/scripts/postfixadmin-cli"
+SECRETS = "/etc/mailforge/mailboxes"
+# Answers for the package's questions: dbconfig-common creates the DB with a random password; no web server
+# is reconfigured by the package (mailforge writes Nginx itself).
+DEBCONF = """\
+postfixadmin postfixadmin/dbconfig-install boolean true
+postfixadmin postfixadmin/database-type select mysql
+postfixadmin postfixadmin/mysql/app-pass password
+postfixadmin postfixadmin/app-password-confirm password
+postfixadmin postfixadmin/reconfigure-webserver multiselect
+"""
+PACKAGES = ["postfixadmin", "php-fpm", "php-mysql", "php-imap", "php-mbstring", "dovecot-core"]
+
+
+def _cli(*args: str | MaskString) -> StringCommand:
+    # The CLI prints its banner on success too: keep only failures in the output.
+    return StringCommand(CLI, *args)
+
+
+@operation()
+def domain(entry: MailDomain):  # type: ignore[no-untyped-def]
+    rows = {r[0]: r for r in host.get_fact(SqlRows, database=DATABASE, query="SELECT domain, description FROM domain")}
+    common = ["--description", shlex.quote(entry.description), "--active", "1"]
+    if entry.domain not in rows:
+        # --default-aliases 0: abuse@/postmaster@ are declared by the operator, not invented.
+        yield _cli("domain", "add", entry.domain, *common, "--aliases", "0", "--mailboxes", "0", "--maxquota", "0",
+                   "--quota", "0", "--backupmx", "0", "--default-aliases", "0")  # fmt: skip
+    elif rows[entry.domain][1] != entry.description:
+        yield _cli("domain", "update", entry.domain, *common)
+    else:
+        host.noop(f"domain {entry.domain} is declared")
+
+
+@operation()
+def mailbox(entry: Mailbox):  # type: ignore[no-untyped-def]
+    query = "SELECT username, name, quota FROM mailbox"
+    rows = {r[0]: r for r in host.get_fact(SqlRows, database=DATABASE, query=query)}
+    quota = str(entry.quota_mb)
+    settings = ["--name", shlex.quote(entry.name), "--quota", quota, "--active", "1"]
+    if entry.address not in rows:
+        secret = f"{SECRETS}/{entry.address}"
+        if entry.password is None:
+            # Generated on the host and kept there (0600) for the operator; never sent back or logged.
+            yield f"umask 077 && mkdir -p {SECRETS} && head -c 24 /dev/urandom | base64 | tr -d '/+=' > {secret}"
+        else:
+            yield StringCommand("umask 077 && mkdir -p", SECRETS, "&& printf '%s\\n'",
+                                MaskString(shlex.quote(entry.password)), ">", secret)  # fmt: skip
+        yield StringCommand(
+            f'pw="$(cat {secret})" &&', CLI, "mailbox", "add", entry.address, '--password "$pw" --password2 "$pw"',
+            *settings, "--welcome-mail", "0",
+        )  # fmt: skip
+        return
+    _, name, stored_bytes = rows[entry.address]
+    if name != entry.name or int(stored_bytes) != entry.quota_mb * 1048576:
+        yield _cli("mailbox", "update", entry.address, *settings)
+    else:
+        host.noop(f"mailbox {entry.address} is declared")
+
+
+@operation()
+def alias(entry: Alias):  # type: ignore[no-untyped-def]
+    rows = dict(host.get_fact(SqlRows, database=DATABASE, query="SELECT address, goto FROM alias"))
+    goto = ",".join(entry.goto)
+    if entry.address not in rows:
+        yield _cli("alias", "add", entry.address, "--goto", goto, "--active", "1")
+    elif sorted(rows[entry.address].split(",")) != sorted(entry.goto):
+        yield _cli("alias", "update", entry.address, "--goto", goto, "--active", "1")
+    else:
+        host.noop(f"alias {entry.address} is declared")
+
+
+@operation()
+def alias_domain(alias: str, target: str):  # type: ignore[no-untyped-def]
+    rows = dict(host.get_fact(SqlRows, database=DATABASE, query="SELECT alias_domain, target_domain FROM alias_domain"))
+    if alias in rows and rows[alias] == target:
+        host.noop(f"alias domain {alias} is declared")
+        return
+    if alias not in rows:
+        # PostfixAdmin needs the alias domain as a domain row of its own first.
+        yield _cli("domain", "add", alias, "--description", shlex.quote(f"alias of {target}"), "--active", "1",
+                   "--aliases", "0", "--mailboxes", "0", "--maxquota", "0", "--quota", "0", "--backupmx", "0",
+                   "--default-aliases", "0", "|| true")  # fmt: skip
+        yield _cli("aliasdomain", "add", alias, "--target-domain", target, "--active", "1")
+    else:
+        yield _cli("aliasdomain", "update", alias, "--target-domain", target, "--active", "1")
+
+
+@deploy("PostfixAdmin")
+def postfixadmin(domains: tuple[MailDomain, ...], password_scheme: str) -> None:
+    debconf = files.put(name="Preseed PostfixAdmin's questions", src=_text(DEBCONF),
+                        dest="/var/cache/debconf/mailforge-postfixadmin.seed", mode="600")  # fmt: skip
+    server.shell(
+        name="Load the preseed answers",
+        commands=["debconf-set-selections /var/cache/debconf/mailforge-postfixadmin.seed"],
+        _if=debconf.did_change,
+    )
+    packages = apt.packages(name="Install PostfixAdmin", packages=PACKAGES, no_recommends=True)
+    config = template(
+        "postfixadmin/postfixadmin/config.local.php",
+        "/etc/postfixadmin/config.local.php",
+        component="postfixadmin",
+        comment="<?php //",
+        mode="640",
+        group="www-data",
+        password_scheme=password_scheme,
+    )
+    version = host.get_fact(SqlRows, database=DATABASE, query="SELECT value FROM config WHERE name='version'")
+    server.shell(
+        name="Create or upgrade PostfixAdmin's schema",
+        # upgrade.php is PostfixAdmin's own schema migration; from the CLI it runs every pending step.
+        commands=["cd /usr/share/postfixadmin/public && php upgrade.php > /dev/null"],
+        _if=lambda: not version or packages.did_change() or config.did_change(),
+    )
+    for entry in domains:
+        domain(name=f"Domain {entry.domain}", entry=entry)
+        for mb in entry.mailboxes:
+            mailbox(name=f"Mailbox {mb.address}", entry=mb)
+        for al in entry.aliases:
+            alias(name=f"Alias {al.address}", entry=al)
+        for name in entry.alias_domains:
+            alias_domain(name=f"Alias domain {name}", alias=name, target=entry.domain)
+
+
+def _text(text: str):  # type: ignore[no-untyped-def]
+    from io import StringIO
+
+    return StringIO(text)

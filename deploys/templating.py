@@ -1,0 +1,38 @@
+"""Render templates/<component>/<path>.j2 to the host; every template starts with the managed-by header."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import files
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def header(component: str, comment: str = "#") -> str:
+    return f"{comment} Managed by mailforge (deploys/{component}.py); local edits are overwritten."
+
+
+def template(
+    source: str,
+    dest: str,
+    *,
+    component: str,
+    mode: str = "644",
+    user: str = "root",
+    group: str = "root",
+    comment: str = "#",
+    **context: Any,
+) -> OperationMeta:
+    return files.template(
+        name=f"Write {dest}",
+        src=str(TEMPLATES / f"{source}.j2"),
+        dest=dest,
+        mode=mode,
+        user=user,
+        group=group,
+        managed_header=header(component, comment),
+        **context,
+    )
