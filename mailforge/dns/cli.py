@@ -44,8 +44,8 @@ def _register_records(sub: argparse._SubParsersAction) -> None:  # type: ignore[
 def _records(args: argparse.Namespace) -> int:
     import ipaddress
 
+    from .generate import records, to_json, to_table, to_zone, write_zone_files
     from .inputs import DomainDnsInputs
-    from .records import records, to_json, to_table, to_zone, write_zone_files
 
     v4 = tuple(a for a in args.ip if ipaddress.ip_address(a).version == 4)
     v6 = tuple(a for a in args.ip if ipaddress.ip_address(a).version == 6)
@@ -141,7 +141,7 @@ def _nameservers(values: list[str]) -> list[tuple[str, int]]:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from .audit import DEFAULT_DNSBL_DOMAIN_ZONES, DEFAULT_DNSBL_IP_ZONES, AuditOptions, AuditTarget, audit
+    from .auditor import DEFAULT_DNSBL_DOMAIN_ZONES, DEFAULT_DNSBL_IP_ZONES, AuditOptions, AuditTarget, audit
     from .report import json_report, text_report
 
     selectors = args.dkim_selector or ["mail"]

@@ -7,7 +7,7 @@ finding carries the specifics (the record seen, the address concerned) on top of
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 
 class Severity(enum.StrEnum):
@@ -438,7 +438,6 @@ class Finding:
     domain: str
     detail: str
     seen: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.code not in CODES:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from .audit import AuditOptions, AuditTarget, audit_many
+from .auditor import AuditOptions, AuditTarget, audit_many
 from .client import DnsClient
 from .findings import Finding, Severity
 from .inputs import DomainDnsInputs, MailDnsInputs

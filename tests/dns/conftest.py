@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mailforge.dns.audit import AuditOptions, AuditTarget, audit_many
+from mailforge.dns.auditor import AuditOptions, AuditTarget, audit_many
 from mailforge.dns.client import DnsClient
 from mailforge.dns.findings import Finding
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from mailforge.dns.generate import domain_records, txt_value
 from mailforge.dns.inputs import DomainDnsInputs
-from mailforge.dns.records import domain_records, txt_value
 
 Row = tuple[str, str, str, str]  # owner (absolute), type, value (zone-file syntax), zone (absolute)
 PARENT = "example.test"

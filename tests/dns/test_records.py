@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mailforge.dns.generate import domain_records, records, to_json, to_table, to_zone, txt_value, write_zone_files
 from mailforge.dns.inputs import DomainDnsInputs
-from mailforge.dns.records import domain_records, records, to_json, to_table, to_zone, txt_value, write_zone_files
 
 from .lab import Keys, soa, spki_b64
 

@@ -15,7 +15,7 @@ import dns.rcode
 import pytest
 
 from mailforge.cli import main
-from mailforge.dns.audit import AuditOptions, AuditTarget, audit_many
+from mailforge.dns.auditor import AuditOptions, AuditTarget, audit_many
 from mailforge.dns.client import DnsClient, Status
 from mailforge.dns.findings import Finding
 
