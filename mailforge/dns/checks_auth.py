@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
+import itertools
 
 import dns.reversename
 
@@ -46,17 +47,34 @@ async def check_spf(client: DnsClient, domain: str, helo: str, ips: list[str]) -
     except spf_syntax.SpfCharsetError as exc:
         return [Finding("SPF_NOT_ASCII", domain, str(exc), seen=seen)]
     except spf_syntax.SpfSyntaxError as exc:
-        if len(strings) > 1:
-            try:
-                spf_syntax.parse(b" ".join(strings))
-                return [Finding("SPF_STRINGS_MISJOINED", domain, f"joined as {joined.decode()!r}: {exc}", seen=seen)]
-            except spf_syntax.SpfSyntaxError:
-                pass
+        if _misjoined(strings):
+            return [Finding("SPF_STRINGS_MISJOINED", domain, f"joined as {joined.decode()!r}: {exc}", seen=seen)]
         return [Finding("SPF_SYNTAX", domain, str(exc), seen=seen)]
+    if _misjoined(strings):
+        detail = f"read as {joined.decode()!r}, which means something else than the strings say"
+        return [Finding("SPF_STRINGS_MISJOINED", domain, detail, seen=seen)]
     findings = _spf_static(domain, record, seen)
     findings += await _spf_tree(client, domain, record, seen)
     findings += await _spf_evaluate(client, domain, helo, ips, seen, findings)
     return findings
+
+
+def _misjoined(strings: tuple[bytes, ...]) -> bool:
+    """A string boundary with no space on either side that splits two terms (RFC 7208 section 3.3).
+
+    The strings are concatenated as they are; a boundary inside one long term is legitimate, so it only
+    counts when joining with a space yields a valid record with different terms.
+    """
+    if len(strings) < 2 or all(a.endswith(b" ") or b.startswith(b" ") for a, b in itertools.pairwise(strings)):
+        return False
+    try:
+        spaced = spf_syntax.parse(b" ".join(strings))
+    except spf_syntax.SpfSyntaxError:
+        return False
+    try:
+        return spf_syntax.parse(b"".join(strings)).mechanisms != spaced.mechanisms
+    except spf_syntax.SpfSyntaxError:
+        return True
 
 
 def _spf_static(domain: str, record: spf_syntax.SpfRecord, seen: str) -> list[Finding]:

@@ -173,6 +173,12 @@ SCENARIOS: list[Scenario] = [
         lambda c: c.drop("TXT", "@", '"v=spf1').add("@", "TXT", '"v=spf1 mx" "-all"'),
         "SPF_STRINGS_MISJOINED",
     ),
+    # The joined text is valid SPF, but not the record the strings spell: "include:...test-all".
+    _s(
+        "spf-misjoined-valid",
+        lambda c: c.drop("TXT", "@", '"v=spf1').add("@", "TXT", f'"v=spf1 mx include:_spf.{RELAY_ZONE}" "-all"'),
+        "SPF_STRINGS_MISJOINED",
+    ),
     _s("spf-split-ok", lambda c: c.drop("TXT", "@", '"v=spf1').add("@", "TXT", '"v=spf1 mx " "-all"')),
     _s(
         "spf-not-ascii",
