@@ -234,7 +234,7 @@ def _sigint_deferred() -> Iterator[None]:
 def _prepare_rootfs(state: StateDir, record: HostRecord, base: Path) -> Path:
     rootfs = state.host_dir(record.name) / "rootfs"
     rootfs.mkdir(mode=0o755)
-    subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-xpf", str(base)], check=True)
+    processes.run(["tar", "-C", str(rootfs), "--numeric-owner", "-xpf", str(base)], what="unpacking the base image")
     etc = rootfs / "etc"
     (etc / "hostname").write_text(record.name + "\n")
     (etc / "hosts").write_text(
@@ -244,7 +244,7 @@ def _prepare_rootfs(state: StateDir, record: HostRecord, base: Path) -> Path:
     # Test hosts resolve names (apt's mirror) through this machine's resolver, reached over the NAT.
     shutil.copyfile("/etc/resolv.conf", etc / "resolv.conf")
     (etc / "machine-id").write_text("")  # systemd generates a unique one at first boot
-    subprocess.run(["chroot", str(rootfs), "ssh-keygen", "-A"], check=True, capture_output=True)
+    processes.run(["chroot", str(rootfs), "ssh-keygen", "-A"], what="generating SSH host keys")
     ssh_dir = rootfs / "root/.ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     public = state.ssh_key.with_suffix(".pub").read_text()
@@ -400,6 +400,8 @@ def down(name: str, *, state: StateDir | None = None, grace: float = 8.0) -> boo
     if _mounts_under(rootfs):
         raise TesthostError(f"{rootfs} still has mounts; not deleting it (umount them, then run down again)")
     shutil.rmtree(host_dir, ignore_errors=True)
+    if host_dir.exists():
+        raise TesthostError(f"could not delete {host_dir} (something still writes into it?); run down again")
     _remove_nft_table_if_unused()
     return found
 

@@ -10,10 +10,10 @@ import hashlib
 import json
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
+from mailforge.testhost import processes
 from mailforge.testhost.errors import TesthostError
 from mailforge.testhost.state import StateDir
 
@@ -80,7 +80,8 @@ def ensure_base_image(state: StateDir, *, log=print) -> Path:  # type: ignore[no
     log(f"testhost: building base image {image.name} with debootstrap (once, about a minute)")
     with tempfile.TemporaryDirectory(dir=state.images_dir, prefix=".build-") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        result = subprocess.run(
+        # processes.run kills and reaps debootstrap on Ctrl-C, before the temporary directory goes.
+        processes.run(
             [
                 "debootstrap",
                 "--variant=minbase",
@@ -89,15 +90,11 @@ def ensure_base_image(state: StateDir, *, log=print) -> Path:  # type: ignore[no
                 str(rootfs),
                 str(spec["mirror"]),
             ],
-            capture_output=True,
-            text=True,
+            what="debootstrap",
         )
-        if result.returncode != 0:
-            tail = "\n".join(result.stdout.splitlines()[-15:])
-            raise TesthostError(f"debootstrap failed (exit {result.returncode}):\n{tail}\n{result.stderr[-2000:]}")
         _finish_rootfs(rootfs, sources)
         partial = image.with_suffix(".partial")
-        subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(partial), "."], check=True)
+        processes.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(partial), "."], what="packing the image")
         partial.replace(image)
     for old in state.images_dir.glob("base-*.tar"):
         if old != image:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+from mailforge.testhost.errors import TesthostError
 
 
 def cmdline(pid: int) -> list[str]:
@@ -67,3 +71,22 @@ def started_at(pid: int) -> float | None:
     except (OSError, IndexError, ValueError):
         return None
     return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def run(argv: Sequence[str], *, what: str) -> str:
+    """Run a child to its end and return its stdout; its stderr only ever appears in our error message.
+
+    On Ctrl-C the child is killed and reaped before the interrupt goes on: `subprocess.run` returns
+    without reaping it, and a tar still unpacking would then race the cleanup that deletes its target.
+    """
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        detail = (err.strip() or out.strip())[-2000:]
+        raise TesthostError(f"{what} failed (exit {proc.returncode}): {' '.join(argv)}\n{detail}")
+    return out
