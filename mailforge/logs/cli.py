@@ -9,8 +9,8 @@ import sys
 from mailforge.logs.records import ParseStats
 from mailforge.logs.render import trace_text, traces_json
 from mailforge.logs.scan import trace_files
-from mailforge.logs.sources import chronological, default_sources, read_records
-from mailforge.logs.summary import summarize, summary_text
+from mailforge.logs.sources import chronological, default_sources
+from mailforge.logs.summary import summarize_files, summary_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -61,9 +61,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    stats = ParseStats()
     try:
-        summary = summarize(read_records(_sources(args.files), stats), stats)
+        summary = summarize_files(_sources(args.files))
     except OSError as exc:
         print(f"mailforge logs summary: {exc}", file=sys.stderr)
         return 2

@@ -14,10 +14,11 @@ import re
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from mailforge.logs.events import Kind, classify, parse_host_ip
-from mailforge.logs.records import ParseStats, Record
+from mailforge.logs.records import LineParser, ParseStats, Record
 
 OPEN_LIMIT = 500_000  # queue IDs whose end is not in the log are forgotten oldest first
 
@@ -136,10 +137,36 @@ class Summary:
         }
 
 
+# -- the counting ------------------------------------------------------------------------------------
+# A busy log is mostly lines the counts do not need (connect, TLS, message-id, filters, IMAP). One regular
+# expression pass over a chunk of text finds the candidates by what follows the syslog tag ("]: "),
+# capturing the queue ID and the kind of line; the four common kinds (client=, from=, to=, removed) are
+# counted straight from the text, the rare rest (rejects, SASL, pickup, ...) goes the general way
+# (Record -> Event). tests/unit/test_logs_summary.py checks both ways give the same summary.
+_CANDIDATE = re.compile(
+    r"\]: (?:(?P<qid>[0-9A-Za-z]+): (?P<kind>client=|from=<|to=<|removed|reject: |milter-reject: |hold: |discard: "
+    r"|uid=|sender=)|warning: \S+: SASL|SSL_accept error)"
+)
+_QUEUED_FAST = re.compile(r"from=<([^>]*)>, size=(\d+), nrcpt=")
+_DELIVERY_FAST = re.compile(
+    r"to=<([^>]*)>, (?:orig_to=<[^>]*>, )?relay=[^,]+, (?:conn_use=\d+, )?delay=[\d.]+, "
+    r"(?:delays=[\d./]+, )?(?:dsn=[\d.]+, )?status=(sent|deferred|bounced)(?: \((.*)\))?$"
+)
+_LOCAL_SERVICES = frozenset({"lmtp", "local", "virtual", "pipe"})
+# A line that does not start like a record: not a month name, not an RFC 3339 date, not a JSON object.
+_NOT_RECORD = re.compile(r"\n(?=[^\n])(?![A-Z][a-z]{2} [ \d]\d |\d{4}-\d\d-\d\dT|\{)")
+CHUNK = 8 * 1024 * 1024
+
+
 class Summarizer:
-    def __init__(self) -> None:
+    def __init__(self, reference: datetime | None = None, stats: ParseStats | None = None) -> None:
         self.s = Summary()
+        if stats is not None:
+            self.s.stats = stats
         self.open: OrderedDict[str, _Open] = OrderedDict()
+        self._parser = LineParser(reference, self.s.stats)  # also the year inference of the fast route
+        self._days: dict[str, str] = {}
+        self._last_line: str | None = None
 
     def _state(self, qid: str) -> _Open:
         st = self.open.get(qid)
@@ -148,6 +175,151 @@ class Summarizer:
             if len(self.open) > OPEN_LIMIT:
                 self.open.popitem(last=False)
         return st
+
+    # -- what each kind of line counts (shared by both routes) ----------------------------------------
+
+    def _received(self, qid: str, hour: int, day: str) -> None:
+        s = self.s
+        s.received += 1
+        s.hourly["received"][hour] += 1
+        s.daily[day] += 1
+        self.open.pop(qid, None)  # a reused short queue ID starts afresh
+        self._state(qid).received = True
+
+    def _queued(self, qid: str, sender: str, size: int) -> None:
+        st = self._state(qid)
+        if st.sender is None:
+            st.sender, st.size = sender, size
+            if st.received:
+                s = self.s
+                s.senders[sender or "from=<>"] += 1
+                s.sender_domains[_domain(sender) if sender else "from=<>"] += 1
+                s.bytes_received += size
+
+    def _delivery(self, qid: str, service: str, to: str, status: str, detail: str, hour: int) -> None:
+        s = self.s
+        if status == "sent":
+            if "forwarded as " in detail:
+                s.forwarded += 1
+                return
+            s.delivered += 1
+            s.hourly["delivered"][hour] += 1
+            st = self.open.get(qid)
+            size = st.size if st else 0
+            s.bytes_delivered += size
+            s.recipients[to.lower()] += 1
+            dom = _domain(to)
+            s.recipient_domains[dom] += 1
+            s.recipient_domain_bytes[dom] += size
+            if service in _LOCAL_SERVICES:
+                s.delivered_local += 1
+            else:
+                s.delivered_remote += 1
+        elif status == "deferred":
+            s.deferrals += 1
+            s.hourly["deferred"][hour] += 1
+            st = self._state(qid)
+            if not st.deferred:
+                st.deferred = True
+                s.deferred += 1
+            s.deferral_reasons[_short_reason(detail)] += 1
+        elif status == "bounced":
+            s.bounced += 1
+            s.hourly["bounced"][hour] += 1
+            s.bounce_reasons[_short_reason(detail)] += 1
+
+    # -- fast route --------------------------------------------------------------------------------------
+
+    def _day(self, key: str, line: str) -> str:
+        day = self._days.get(key)
+        if day is None:
+            rec = self._parser.parse(line)  # infers the year; the line itself is counted later
+            day = rec.ts.date().isoformat() if rec is not None and rec.ts is not None else "?"
+            self._days[key] = day
+        return day
+
+    def add_chunk(self, text: str) -> None:
+        """Count the whole lines in ``text`` (it must end at a line boundary, or at the end of the log)."""
+        st = self.s.stats
+        if text.startswith("{") or "\n{" in text:
+            for line in text.splitlines():  # journald JSON: the general route, line by line
+                self._general(line)
+            return
+        lines0, parsed0, unparsed0 = st.lines, st.parsed, st.unparsed
+        find, rfind = text.find, text.rfind
+        # The period: from the log's first record to its last, whatever their kind.
+        if not self.s.first:
+            for line in text[:4096].splitlines()[:-1] or text.splitlines()[:1]:
+                rec = LineParser(self._parser.reference).parse(line)
+                if rec is not None and rec.ts is not None:
+                    self.s.first = rec.ts.isoformat()
+                    break
+        tail = text.rstrip("\n")
+        self._last_line = tail[tail.rfind("\n") + 1 :]
+        # Dovecot logs without a pid ("dovecot: imap-login: ..."): its failed logins are found apart.
+        pos = find("auth failed")
+        while pos != -1:
+            ls = rfind("\n", 0, pos) + 1
+            le = find("\n", pos)
+            self._general(text[ls : le if le != -1 else len(text)])
+            pos = find("auth failed", le) if le != -1 else -1
+        for m in _CANDIDATE.finditer(text):
+            pos = m.start()
+            ls = rfind("\n", 0, pos) + 1
+            le = find("\n", pos)
+            if le == -1:
+                le = len(text)
+            kind = m.group("kind")
+            first = text[ls]
+            if kind is None or first == "{" or kind not in ("client=", "from=<", "to=<", "removed"):
+                self._general(text[ls:le])
+                continue
+            if first.isdigit():  # RFC 3339: 2024-07-05T17:57:08...
+                key, hour = text[ls : ls + 10], text[ls + 11 : ls + 13]
+            else:  # Jul  5 17:57:08
+                key, hour = text[ls : ls + 6], text[ls + 7 : ls + 9]
+            if not hour.isdigit():
+                self._general(text[ls:le])
+                continue
+            qid = m.group("qid")
+            body = text[m.end("qid") + 2 : le]
+            if kind == "removed":
+                self.open.pop(qid, None)
+            elif kind == "client=":
+                self._received(qid, int(hour), self._day(key, text[ls:le]))
+            elif kind == "from=<":
+                q = _QUEUED_FAST.match(body)
+                if q is None:
+                    self._general(text[ls:le])  # status=expired
+                    continue
+                self._queued(qid, q.group(1), int(q.group(2)))
+            else:
+                d = _DELIVERY_FAST.match(body)
+                if d is None:
+                    self._general(text[ls:le])
+                    continue
+                br = rfind("[", ls, pos)
+                prog = text[rfind(" ", ls, br) + 1 : br]
+                self._delivery(qid, prog[prog.rfind("/") + 1 :], d.group(1), d.group(2), d.group(3) or "", int(hour))
+        # Line statistics for every line, not only the candidates: lines, and lines that start like a record.
+        n = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+        good = n - sum(1 for _ in _NOT_RECORD.finditer("\n" + text))
+        st.lines, st.parsed, st.unparsed = lines0 + n, parsed0 + good, unparsed0 + n - good
+
+    def _general(self, line: str) -> None:
+        rec = self._parser.parse(line)
+        if rec is not None:
+            self.add(rec)
+
+    def finish(self) -> Summary:
+        """Settle what the fast route leaves implicit: the end of the period."""
+        if self._last_line is not None:
+            rec = LineParser(self._parser.reference).parse(self._last_line)
+            if rec is not None and rec.ts is not None and rec.ts.isoformat() > self.s.last:
+                self.s.last = rec.ts.isoformat()
+        return self.s
+
+    # -- general route ---------------------------------------------------------------------------------
 
     def add(self, rec: Record) -> None:
         ev = classify(rec, self.s.stats)
@@ -159,60 +331,19 @@ class Summarizer:
             day = rec.ts.date().isoformat()
             if not s.first:
                 s.first = rec.ts.isoformat()
-            s.last = rec.ts.isoformat()
+            if rec.ts.isoformat() > s.last:
+                s.last = rec.ts.isoformat()
         else:
             day = "?"
+        qid = ev.qid or ""
         if kind is Kind.CLIENT or kind is Kind.PICKUP:
-            s.received += 1
-            s.hourly["received"][hour] += 1
-            s.daily[day] += 1
-            assert ev.qid is not None
-            self.open.pop(ev.qid, None)  # a reused short queue ID starts afresh
-            self._state(ev.qid).received = True
+            self._received(qid, hour, day)
         elif kind is Kind.QUEUED:
-            st = self._state(ev.qid or "")
-            if st.sender is None:
-                st.sender = f.get("from", "")
-                st.size = int(f["size"]) if f.get("size", "").isdigit() else 0
-                if st.received:
-                    sender = st.sender or "from=<>"
-                    s.senders[sender] += 1
-                    s.sender_domains[_domain(st.sender) if st.sender else "from=<>"] += 1
-                    s.bytes_received += st.size
+            self._queued(qid, f.get("from", ""), int(f["size"]) if f.get("size", "").isdigit() else 0)
         elif kind is Kind.DELIVERY:
-            status = f.get("status")
-            to = f.get("to", "")
-            if status == "sent":
-                if "forwarded as " in f.get("detail", ""):
-                    s.forwarded += 1
-                    return
-                s.delivered += 1
-                s.hourly["delivered"][hour] += 1
-                st = self.open.get(ev.qid or "")
-                size = st.size if st else 0
-                s.bytes_delivered += size
-                s.recipients[to.lower()] += 1
-                dom = _domain(to)
-                s.recipient_domains[dom] += 1
-                s.recipient_domain_bytes[dom] += size
-                if ev.service in ("lmtp", "local", "virtual", "pipe"):
-                    s.delivered_local += 1
-                else:
-                    s.delivered_remote += 1
-            elif status == "deferred":
-                s.deferrals += 1
-                s.hourly["deferred"][hour] += 1
-                st = self._state(ev.qid or "")
-                if not st.deferred:
-                    st.deferred = True
-                    s.deferred += 1
-                s.deferral_reasons[_short_reason(f.get("detail", ""))] += 1
-            elif status == "bounced":
-                s.bounced += 1
-                s.hourly["bounced"][hour] += 1
-                s.bounce_reasons[_short_reason(f.get("detail", ""))] += 1
+            self._delivery(qid, ev.service, f.get("to", ""), f.get("status", ""), f.get("detail", ""), hour)
         elif kind is Kind.REMOVED:
-            self.open.pop(ev.qid or "", None)
+            self.open.pop(qid, None)
         elif kind is Kind.REJECT:
             if f.get("action") == "reject_warning":
                 s.reject_warnings += 1
@@ -309,16 +440,50 @@ def summary_text(s: Summary, top: int = 10) -> str:
 
 
 def summarize_files(paths: Iterable[str]) -> Summary:
-    """Summary of log files (plain, gzip, '-' for stdin), with their line statistics."""
-    from mailforge.logs.sources import read_records
+    """Summary of log files (plain, gzip, '-' for stdin), read in chunks of whole lines."""
+    from mailforge.logs.sources import open_binary, reference_time
 
     stats = ParseStats()
-    return summarize(read_records(paths, stats), stats)
+    summary: Summary | None = None
+    for path in paths:
+        z = Summarizer(reference_time(path), stats)
+        if summary is not None:
+            z.s = summary  # one summary across files; each file has its own year reference
+        fh = open_binary(path)
+        try:
+            rest = b""
+            while True:
+                try:
+                    block = fh.read(CHUNK)
+                except (EOFError, OSError):
+                    block = b""  # a truncated rotated file: keep what was readable
+                if not block:
+                    break
+                block = rest + block
+                cut = block.rfind(b"\n") + 1
+                if cut == 0:
+                    rest = block
+                    continue
+                rest = block[cut:]
+                z.add_chunk(block[:cut].decode("utf-8", "replace"))
+            if rest:
+                z.add_chunk(rest.decode("utf-8", "replace"))
+        finally:
+            if path != "-":
+                fh.close()
+        summary = z.finish()
+    return summary if summary is not None else Summary(stats=stats)
 
 
 def summarize_lines(lines: Iterable[str]) -> Summary:
-    """Summary of lines from anywhere (e.g. ``ssh host cat /var/log/mail.log``)."""
-    from mailforge.logs.sources import parse_lines
-
-    stats = ParseStats()
-    return summarize(parse_lines(lines, stats), stats)
+    """Summary of lines from anywhere (e.g. ``ssh host cat /var/log/mail.log``), counted in chunks."""
+    z = Summarizer()
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line.rstrip("\r\n"))
+        if len(batch) >= 50_000:
+            z.add_chunk("\n".join(batch) + "\n")
+            batch.clear()
+    if batch:
+        z.add_chunk("\n".join(batch) + "\n")
+    return z.finish()

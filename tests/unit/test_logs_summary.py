@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mailforge.logs import summarize_files, summary_text
+from mailforge.logs import read_records, summarize, summarize_files, summary_text
 from mailforge.logs.synthetic import write
 
 LOG = Path(__file__).parent / "data" / "logs" / "scenarios.log"
@@ -91,3 +91,51 @@ def test_main_counts_agree_with_pflogsumm(tmp_path: Path):
     s = summarize_files([str(path)])
     ours = {k: getattr(s, k) for k in ("received", "delivered", "deferred", "bounced", "rejected")}
     assert ours == _pflogsumm_counts(path)
+
+
+def _as_journal_json(line: str) -> str:
+    """The same record as `journalctl -o json` would export it."""
+    import json
+
+    from mailforge.logs.records import LineParser
+
+    rec = LineParser().parse(line)
+    if rec is None:
+        return line
+    return json.dumps(
+        {
+            "__REALTIME_TIMESTAMP": str(int(rec.ts.timestamp() * 1_000_000)),
+            "_HOSTNAME": rec.host,
+            "SYSLOG_IDENTIFIER": rec.program,
+            **({"_PID": str(rec.pid)} if rec.pid is not None else {}),
+            "MESSAGE": rec.message,
+        }
+    )
+
+
+COUNT_KEYS = ("received", "delivered", "deferred", "deferrals", "bounced", "rejected", "held", "bytes_received")
+
+
+@pytest.mark.parametrize("path", [LOG, "synthetic"])
+def test_fast_route_agrees_with_general_route(path, tmp_path: Path):
+    # summarize_files counts common lines straight from the text; summarize() parses every line.
+    if path == "synthetic":
+        path = tmp_path / "mail.log"
+        write(str(path), 3000, seed=5)
+    fast = summarize_files([str(path)]).to_dict()
+    general = summarize(read_records([str(path)])).to_dict()
+    assert {k: v for k, v in fast.items() if k != "lines"} == {k: v for k, v in general.items() if k != "lines"}
+
+
+def test_journald_json_counts_match_syslog(tmp_path: Path):
+    path = tmp_path / "journal.json"
+    path.write_text("\n".join(_as_journal_json(line) for line in LOG.read_text().splitlines()) + "\n")
+    ours = summarize_files([str(path)]).to_dict()["counts"]
+    reference = summarize_files([str(LOG)]).to_dict()["counts"]
+    assert {k: ours[k] for k in COUNT_KEYS} == {k: reference[k] for k in COUNT_KEYS}
+
+
+def test_summary_of_lines_matches_files():
+    from mailforge.logs import summarize_lines
+
+    assert summarize_lines(LOG.read_text().splitlines()).to_dict() == summarize_files([str(LOG)]).to_dict()
