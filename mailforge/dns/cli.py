@@ -88,6 +88,7 @@ def _codes_epilog() -> str:
         lines.append(f"  {code} [{info.severity}]")
         lines.extend(textwrap.wrap(info.summary, 100, initial_indent="      ", subsequent_indent="      "))
         lines.extend(textwrap.wrap(f"rule: {info.rule}", 100, initial_indent="      ", subsequent_indent="        "))
+        lines.extend(textwrap.wrap(f"fix: {info.fix}", 100, initial_indent="      ", subsequent_indent="        "))
     return "\n".join(lines)
 
 

@@ -98,7 +98,7 @@ def _one_name_fails(request: dns.message.Message, transport: str) -> dns.message
 
 def _audit(port: int, domain: str = DOMAIN) -> list[Finding]:
     async def run() -> dict[str, list[Finding]]:
-        client = DnsClient([("127.0.0.1", port)], timeout=0.5)
+        client = DnsClient([("127.0.0.1", port)], timeout=2.0)
         target = AuditTarget(domain, dkim={})
         return await audit_many(client, [target], AuditOptions(dnsbl_ip_zones=(), dnsbl_domain_zones=()))
 
@@ -131,7 +131,7 @@ def test_garbage_txt_gives_a_finding(server_for, code: str) -> None:  # type: ig
     server = server_for(ZONE.handle)
 
     async def run() -> list[Finding]:
-        client = DnsClient([server.address], timeout=0.5)
+        client = DnsClient([server.address], timeout=2.0)
         target = AuditTarget(f"garbage.{DOMAIN}", f"mail.{DOMAIN}", ("10.213.8.1",), {"mail": None})
         options = AuditOptions(dnsbl_ip_zones=(), dnsbl_domain_zones=())
         return (await audit_many(client, [target], options))[f"garbage.{DOMAIN}"]
