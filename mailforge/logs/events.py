@@ -76,6 +76,7 @@ _DELIVERY = re.compile(
     r"status=(?P<status>\w+)(?: \((?P<detail>.*)\))?",
     re.S,
 )
+_LOOPBACK_RELAY = re.compile(r"[^\[]*\[(?:127\.\d+\.\d+\.\d+|::1|private/[^\]]*|public/[^\]]*)\]")
 _QUEUED_AS = re.compile(r"queued as (\S+?)\)?$|queued_as: (\S+?),")
 _REJECT = re.compile(
     r"(?P<action>reject|milter-reject|reject_warning|hold|discard): (?P<stage>\S+) from (?P<client>\S+?): "
@@ -224,7 +225,9 @@ def _postfix_qid(rec: Record, daemon: str, service: str, instance: str, qid: str
             return None
         ev.kind = Kind.DELIVERY
         f.update({k: v for k, v in d.groupdict().items() if v is not None})
-        if (q := _QUEUED_AS.search(f.get("detail", ""))) is not None:
+        # "queued as NEWID" is followed only for a hand-off to a content filter on this host (amavis on
+        # 127.0.0.1:10024): a remote server's queue ID never appears in this server's log.
+        if _LOOPBACK_RELAY.match(f["relay"]) and (q := _QUEUED_AS.search(f.get("detail", ""))) is not None:
             f["queued_as"] = q.group(1) or q.group(2)
     elif text.startswith("client="):
         c = _CLIENT.match(text)
