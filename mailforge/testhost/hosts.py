@@ -169,8 +169,8 @@ def _used_indexes(state: StateDir) -> set[int]:
     return used
 
 
-def _allocate(state: StateDir, name: str, index: int | None) -> HostRecord:
-    """Check the name and index and reserve them (claim, host.json); called under both locks."""
+def _plan(state: StateDir, name: str, index: int | None) -> HostRecord:
+    """Check the name and index, creating nothing; called under both locks, before `_reserve`."""
     existing = state.read_record(name) if state.host_dir(name).exists() else None
     if state.host_dir(name).exists():
         status = host_state(state, existing)[0] if existing else "incomplete"
@@ -213,9 +213,13 @@ def _allocate(state: StateDir, name: str, index: int | None) -> HostRecord:
         veth=veth,
         created=time.time(),
     )
-    network.claim(netns, state.root, index)
-    state.write_record(record)
     return record
+
+
+def _reserve(state: StateDir, record: HostRecord) -> None:
+    """Take the name and index: the machine-wide claim first, then host.json."""
+    network.claim(record.netns, state.root, record.index)
+    state.write_record(record)
 
 
 @contextlib.contextmanager
@@ -296,7 +300,11 @@ def up(
     try:
         # Locks first, then the deferral: Ctrl-C while waiting for another run's lock still works.
         with state.locked(), network.machine_lock(), _sigint_deferred():
-            record = _allocate(state, name, index)
+            planned = _plan(state, name, index)
+            # From here on the cleanup below runs: a Ctrl-C that slipped in just before the deferral
+            # (Python runs its handler a few instructions late) can land inside `_reserve`.
+            record = planned
+            _reserve(state, record)
         with state.locked():  # one debootstrap at a time per state directory
             state.ensure_ssh_key()
             base = image.ensure_base_image(state, log=log)
