@@ -1,0 +1,387 @@
+"""Issue 3: a provisioned host receives, stores and serves mail for virtual domains, through real clients.
+
+One server host ("core") deployed once for the module, plus "core-mx": a second test host acting as the
+remote MX for remote.test (a plain SMTP sink), reached through a static transport route.
+"""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import socket
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailforge.provision import DeployResult, run_deploy, write_inventory
+from mailforge.testhost import Host, StateDir
+from tests.e2e.conftest import infra
+from tests.e2e.mail import Server, fetch, message, smtp, submit
+
+ALICE_PASSWORD = "Correct-Horse-42-battery"
+PASSWORD_ENV = "MAILFORGE_E2E_ALICE_PASSWORD"
+SINK = "/var/lib/sink"
+
+
+def server_data(mx: Host, carol_quota: int = 1) -> dict[str, Any]:
+    return {
+        "mail_hostname": "core.example.test",
+        "mail_domains": [
+            {
+                "domain": "example.test",
+                "mailboxes": [
+                    {"address": "alice@example.test", "name": "Alice", "quota_mb": 100, "password_env": PASSWORD_ENV},
+                    {"address": "bob@example.test", "name": "Bob", "quota_mb": 100},
+                    {"address": "carol@example.test", "name": "Carol", "quota_mb": carol_quota},
+                ],
+                "aliases": [
+                    {"address": "info@example.test", "goto": ["alice@example.test"]},
+                    {"address": "team@example.test", "goto": ["alice@example.test", "bob@example.test"]},
+                ],
+                "alias_domains": ["alias.test"],
+            },
+            {"domain": "catchall.test", "catch_all": "alice@example.test"},
+        ],
+        "postfix_transport_maps": {"remote.test": f"smtp:[{mx.address}]:25"},
+    }
+
+
+@pytest.fixture(scope="module")
+def hosts_pair(make_host) -> tuple[Host, Host]:  # type: ignore[no-untyped-def]
+    return make_host("core"), make_host("core-mx")
+
+
+@pytest.fixture(scope="module")
+def env() -> dict[str, str]:
+    return {PASSWORD_ENV: ALICE_PASSWORD}
+
+
+@pytest.fixture(scope="module")
+def inventory_for(hosts_pair: tuple[Host, Host], module_tmp: Path, state: StateDir):  # type: ignore[no-untyped-def]
+    def _write(data: dict[str, Any], name: str = "core_inventory") -> Path:
+        core = hosts_pair[0]
+        return write_inventory(module_tmp / f"{name}.py", [(core.name, core.address, data)], state.ssh_key)
+
+    return _write
+
+
+@pytest.fixture(scope="module")
+def deployed(hosts_pair: tuple[Host, Host], inventory_for, env: dict[str, str]) -> DeployResult:  # type: ignore[no-untyped-def]
+    mx = hosts_pair[1]
+    sink = Path(__file__).with_name("smtp_sink.py").read_text()
+    mx.run(f"cat > /root/smtp_sink.py <<'EOF'\n{sink}\nEOF")
+    mx.run(f"systemd-run --unit=sink python3 /root/smtp_sink.py {SINK}")
+    result = run_deploy(inventory_for(server_data(mx)), env=env)
+    assert result.ok, result.output[-4000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def server(deployed: DeployResult, hosts_pair: tuple[Host, Host], module_tmp: Path) -> Server:
+    core = hosts_pair[0]
+    cafile = module_tmp / "ca.crt"
+    cafile.write_text(core.run("cat /etc/mailforge/ca/ca.crt").stdout)
+    return Server(core.address, "core.example.test", str(cafile))
+
+
+@pytest.fixture(scope="module")
+def passwords(deployed: DeployResult, hosts_pair: tuple[Host, Host]) -> dict[str, str]:
+    core = hosts_pair[0]
+    generated = {u: core.run(f"cat /etc/mailforge/mailboxes/{u}@example.test").stdout.strip() for u in ("bob", "carol")}
+    return {
+        "alice@example.test": ALICE_PASSWORD,
+        **{f"{u}@example.test": pw for u, pw in generated.items()},
+    }
+
+
+@pytest.fixture(scope="module")
+def core(deployed: DeployResult, hosts_pair: tuple[Host, Host]):  # type: ignore[no-untyped-def]
+    return infra(hosts_pair[0])
+
+
+# --- the host -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("port", [25, 143, 465, 587, 993])
+def test_mail_ports_listen_on_all_addresses(core, port: int) -> None:  # type: ignore[no-untyped-def]
+    assert core.socket(f"tcp://0.0.0.0:{port}").is_listening
+
+
+def test_mariadb_listens_on_loopback_only(core) -> None:  # type: ignore[no-untyped-def]
+    assert core.socket("tcp://127.0.0.1:3306").is_listening
+    assert not core.socket("tcp://0.0.0.0:3306").is_listening
+
+
+@pytest.mark.parametrize("service", ["postfix", "dovecot", "mariadb"])
+def test_services_active_and_enabled(core, service: str) -> None:  # type: ignore[no-untyped-def]
+    assert core.service(service).is_running
+    assert core.service(service).is_enabled
+
+
+@pytest.mark.parametrize(
+    ("path", "mode", "user", "group"),
+    [
+        ("/etc/mailforge/tls/core.example.test.key", 0o600, "root", "root"),
+        ("/etc/mailforge/ca/ca.key", 0o600, "root", "root"),
+        ("/etc/dbconfig-common/postfixadmin.conf", 0o600, "root", "root"),
+        ("/etc/postfixadmin/dbconfig.inc.php", 0o640, "root", "www-data"),
+        ("/etc/postfixadmin/config.local.php", 0o640, "root", "www-data"),
+        ("/etc/postfix/sql/virtual_mailbox_maps.cf", 0o640, "root", "postfix"),
+        ("/etc/dovecot/dovecot-sql.conf.ext", 0o640, "root", "dovecot"),
+        ("/etc/mailforge/mailboxes/bob@example.test", 0o600, "root", "root"),
+    ],
+)
+def test_secret_files_are_protected(core, path: str, mode: int, user: str, group: str) -> None:  # type: ignore[no-untyped-def]
+    f = core.file(path)
+    assert (f.mode, f.user, f.group) == (mode, user, group)
+
+
+def test_no_anonymous_database_users(core) -> None:  # type: ignore[no-untyped-def]
+    assert core.check_output("mysql -N -e \"SELECT COUNT(*) FROM mysql.global_priv WHERE User=''\"") == "0"
+
+
+def test_postfix_configuration_checks_clean(core) -> None:  # type: ignore[no-untyped-def]
+    assert core.run("postfix check").rc == 0
+
+
+def test_mail_log_exists_without_rsyslog(core) -> None:  # type: ignore[no-untyped-def]
+    assert core.file("/var/log/mail.log").contains("daemon started")
+
+
+# --- delivery on port 25 ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("recipient", "readers"),
+    [
+        ("alice@example.test", ["alice@example.test"]),
+        ("info@example.test", ["alice@example.test"]),
+        ("team@example.test", ["alice@example.test", "bob@example.test"]),
+        ("bob@alias.test", ["bob@example.test"]),
+        ("anything@catchall.test", ["alice@example.test"]),
+    ],
+    ids=["mailbox", "alias", "alias-two-targets", "alias-domain", "catch-all"],
+)
+def test_inbound_delivery(server: Server, passwords: dict[str, str], recipient: str, readers: list[str]) -> None:
+    msg = message("sender@remote.test", recipient)
+    with smtp(server) as client:
+        client.send_message(msg)
+    for reader in readers:
+        got = fetch(server, reader, passwords[reader], msg["Subject"])
+        assert got is not None, f"{reader} did not receive mail sent to {recipient}"
+        assert got.get_content().strip() == msg.get_content().strip()
+
+
+def test_unknown_recipient_rejected_at_rcpt(server: Server) -> None:
+    with smtp(server) as client:
+        client.ehlo("client.example.test")
+        client.mail("sender@remote.test")
+        code, reply = client.rcpt("nobody@example.test")
+    assert code == 550
+    assert b"5.1.1" in reply
+
+
+# --- submission ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("port", [587, 465])
+def test_submission_delivers_locally(server: Server, passwords: dict[str, str], port: int) -> None:
+    msg = message("alice@example.test", "bob@example.test")
+    submit(server, "alice@example.test", passwords["alice@example.test"], msg, port=port)
+    assert fetch(server, "bob@example.test", passwords["bob@example.test"], msg["Subject"]) is not None
+
+
+def _sink_has(mx: Host, subject: str, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if mx.run(f"grep -rlF '{subject}' {SINK}", check=False).returncode == 0:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_submission_relays_to_a_remote_mx(server: Server, passwords: dict[str, str], hosts_pair) -> None:  # type: ignore[no-untyped-def]
+    msg = message("alice@example.test", "someone@remote.test")
+    submit(server, "alice@example.test", passwords["alice@example.test"], msg)
+    assert _sink_has(hosts_pair[1], msg["Subject"])
+
+
+def test_auth_is_not_offered_before_starttls(server: Server, passwords: dict[str, str]) -> None:
+    with smtp(server, 587) as client:
+        client.ehlo("client.example.test")
+        assert not client.has_extn("auth")
+        with pytest.raises(smtplib.SMTPNotSupportedError):
+            client.login("alice@example.test", passwords["alice@example.test"])
+
+
+def test_wrong_password_refused(server: Server) -> None:
+    with smtp(server, 587) as client:
+        client.starttls(context=server.tls())
+        with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+            client.login("alice@example.test", "not-the-password")
+    assert refused.value.smtp_code == 535
+
+
+def test_sending_as_another_user_refused(server: Server, passwords: dict[str, str]) -> None:
+    with smtp(server, 587) as client:
+        client.starttls(context=server.tls())
+        client.login("alice@example.test", passwords["alice@example.test"])
+        client.mail("bob@example.test")
+        code, reply = client.rcpt("carol@example.test")
+    assert code == 553
+    assert b"not owned by user" in reply
+
+
+@pytest.mark.parametrize("port", [465, 993])
+def test_certificate_names_the_host_and_verifies(server: Server, port: int) -> None:
+    context = ssl.create_default_context(cafile=server.cafile)  # hostname checked too
+    with (
+        socket.create_connection((server.address, port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=server.fqdn) as tls,
+    ):
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+def test_imap_login_refused_without_tls(server: Server, passwords: dict[str, str]) -> None:
+    import imaplib
+
+    with imaplib.IMAP4(server.address, 143, timeout=10) as imap:
+        assert "LOGINDISABLED" in imap.capabilities
+        with pytest.raises(imaplib.IMAP4.error):
+            imap.login("alice@example.test", passwords["alice@example.test"])
+
+
+# --- no open relay ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        "victim@remote.test",
+        "victim%remote.test@example.test",  # percent hack
+        "remote.test!victim@example.test",  # bang path
+        '"victim@remote.test"@example.test',  # quoted local part
+        "@example.test:victim@remote.test",  # source route
+        "victim@remote.test@example.test",
+    ],
+)
+def test_no_open_relay_on_port_25(server: Server, recipient: str) -> None:
+    with smtp(server) as client:
+        client.ehlo("client.example.test")
+        client.mail("spammer@remote.test")
+        code, _ = client.rcpt(recipient)
+    assert code >= 500
+
+
+def test_no_relay_on_587_without_auth(server: Server) -> None:
+    with smtp(server, 587) as client:
+        client.starttls(context=server.tls())
+        client.ehlo("client.example.test")
+        client.mail("spammer@remote.test")
+        code, _ = client.rcpt("victim@remote.test")
+    assert code >= 500
+
+
+# --- quota -----------------------------------------------------------------------------------------
+
+
+def _queued_for(core: Host, recipient: str, timeout: float = 30) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = core.run("postqueue -j", check=False).stdout.splitlines()
+        queued = [json.loads(line) for line in lines if recipient in line]
+        if queued and queued[0]["recipients"][0].get("delay_reason"):
+            return queued
+        time.sleep(0.5)
+    return []
+
+
+def test_full_mailbox_defers_not_bounces(server: Server, passwords: dict[str, str], hosts_pair) -> None:  # type: ignore[no-untyped-def]
+    core = hosts_pair[0]
+    first = message("sender@remote.test", "carol@example.test", size=700 * 1024)  # carol's quota: 1 MiB
+    second = message("sender@remote.test", "carol@example.test", size=700 * 1024)
+    with smtp(server) as client:
+        client.send_message(first)
+    assert fetch(server, "carol@example.test", passwords["carol@example.test"], first["Subject"]) is not None
+    with smtp(server) as client:
+        client.send_message(second)
+    queued = _queued_for(core, "carol@example.test")
+    log = core.run("grep -E 'carol' /var/log/mail.log | tail -5", check=False).stdout
+    assert queued, f"the message for the full mailbox is not in the queue; mail.log:\n{log}"
+    assert "4.2.2" in queued[0]["recipients"][0]["delay_reason"]
+    assert "status=bounced" not in log
+
+
+def test_message_larger_than_the_whole_quota_is_refused_permanently(server: Server, hosts_pair) -> None:  # type: ignore[no-untyped-def]
+    # It could never fit, so retrying would only delay the sender's notice (Dovecot answers 552 5.2.2).
+    core = hosts_pair[0]
+    too_big = message("sender@remote.test", "carol@example.test", size=2 * 1024 * 1024)  # quota: 1 MiB
+    with smtp(server) as client:
+        client.send_message(too_big)
+    deadline = time.monotonic() + 30
+    outcome = ""
+    while time.monotonic() < deadline and not outcome:
+        # cleanup logs "QID: message-id=<...>"; the LMTP delivery line of that QID carries the outcome.
+        message_id = too_big["Message-ID"]
+        found = core.run(f"grep -F 'message-id={message_id}' /var/log/mail.log", check=False).stdout
+        qid = found.split(": message-id=")[0].rsplit(" ", 1)[-1] if found else ""
+        if qid:
+            outcome = core.run(f"grep -E '{qid}: to=.*lmtp' /var/log/mail.log", check=False).stdout
+        time.sleep(0.5)
+    assert "dsn=5.2.2" in outcome
+
+
+# --- deploy behaviour ------------------------------------------------------------------------------
+
+
+def test_second_deploy_changes_nothing(deployed: DeployResult, inventory_for, hosts_pair, env) -> None:  # type: ignore[no-untyped-def]
+    again = run_deploy(inventory_for(server_data(hosts_pair[1])), env=env)
+    assert again.ok, again.output[-4000:]
+    assert again.changed == 0, again.output[-4000:]
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"mail_hostname": "not a host"}, "mail_hostname"),
+        (
+            {"mail_domains": [{"domain": "example.test", "mailboxes": [{"address": "bad address"}]}]},
+            "mail_domains[0].mailboxes[0].address",
+        ),
+        (
+            {
+                "mail_domains": [
+                    {
+                        "domain": "example.test",
+                        "aliases": [{"address": "x@example.test", "goto": ["ghost@example.test"]}],
+                    }
+                ]
+            },
+            "alias x@example.test",
+        ),
+    ],
+    ids=["hostname", "address", "dangling-alias"],
+)
+def test_bad_settings_stop_before_the_host_is_touched(
+    inventory_for, hosts_pair, env, change: dict[str, Any], key: str
+) -> None:  # type: ignore[no-untyped-def]
+    core = hosts_pair[0]
+    before = core.run("md5sum /etc/postfix/main.cf; mysql -N -e 'CHECKSUM TABLE postfixadmin.mailbox'").stdout
+    result = run_deploy(inventory_for({**server_data(hosts_pair[1]), **change}, "bad_inventory"), env=env)
+    assert result.returncode != 0
+    assert key in result.output
+    assert "Starting operation" not in result.output
+    after = core.run("md5sum /etc/postfix/main.cf; mysql -N -e 'CHECKSUM TABLE postfixadmin.mailbox'").stdout
+    assert after == before
+
+
+def test_changing_one_quota_changes_only_that(inventory_for, hosts_pair, env) -> None:  # type: ignore[no-untyped-def]
+    core = hosts_pair[0]
+    result = run_deploy(inventory_for(server_data(hosts_pair[1], carol_quota=5), "quota_inventory"), env=env)
+    assert result.ok, result.output[-4000:]
+    assert result.changed == 1, result.output[-4000:]
+    stored = core.run("mysql -N -e \"SELECT quota FROM postfixadmin.mailbox WHERE username='carol@example.test'\"")
+    assert stored.stdout.strip() == str(5 * 1048576)
