@@ -31,6 +31,11 @@ def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("where")
     g.add_argument("--host", metavar="USER@ADDR", help="run on this host over SSH (default: this machine)")
+    g.add_argument(
+        "--testhost",
+        metavar="NAME",
+        help="run on this mailforge test host (`mailforge testhost list`): its address and the project's key",
+    )
     g.add_argument("--ssh-key", metavar="PATH", help="private key for --host")
     g.add_argument("--ssh-config", metavar="PATH", help="ssh_config file for --host")
     g.add_argument("--ssh-port", type=int, metavar="PORT")
@@ -85,7 +90,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         a.set_defaults(func=cmd_action, action=action)
 
 
+# Test hosts are recreated all day at the same addresses: pinning their host keys is noise (as in testhost ssh).
+TESTHOST_SSH_OPTIONS = ("StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR")
+
+
 def runner_from(args: argparse.Namespace) -> Runner:
+    if args.testhost:
+        if args.host:
+            raise ValueError("--testhost and --host name two different hosts: give one")
+        from mailforge.testhost import TesthostError, hosts
+
+        try:
+            host = hosts.get(args.testhost)
+        except TesthostError as exc:
+            raise ValueError(str(exc)) from exc
+        return SshRunner(
+            f"root@{host.address}",
+            key=args.ssh_key or str(host.ssh_key),
+            config=args.ssh_config,
+            port=args.ssh_port,
+            sudo=args.sudo,
+            options=TESTHOST_SSH_OPTIONS,
+        )
     if args.host:
         return SshRunner(args.host, key=args.ssh_key, config=args.ssh_config, port=args.ssh_port, sudo=args.sudo)
     return LocalRunner(sudo=args.sudo)
@@ -147,7 +173,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     try:
         sys.stdout.write(queue_from(args).show(args.id, headers_only=args.headers))
-    except QueueError as exc:
+    except (QueueError, ValueError) as exc:
         return _fail(str(exc))
     return 0
 
@@ -159,7 +185,7 @@ def cmd_flush(args: argparse.Namespace) -> int:
         return 0
     try:
         queue_from(args).flush(args.ids)
-    except QueueError as exc:
+    except (QueueError, ValueError) as exc:
         return _fail(str(exc))
     print(f"Asked Postfix to retry {what} now; follow it with `mailforge logs trace ID`.")
     return 0

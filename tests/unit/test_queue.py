@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 import pytest
 
+from mailforge.cli import build_parser, main
 from mailforge.queue import Filter, QueueEntry, Recipient, SshRunner, parse_duration, parse_postqueue_json, plan
+from mailforge.queue_cli import runner_from
+from mailforge.testhost.state import STATE_ENV, HostRecord, StateDir
 
 # As printed by Postfix 3.7's `postqueue -j` (one object per line), plus a line that is not JSON.
 POSTQUEUE_J = """\
@@ -121,3 +125,33 @@ def test_ssh_sudo_prefix():
 def test_entry_age():
     e = QueueEntry("deferred", "X", 100, 1, "", (Recipient("a@b"),))
     assert e.age(160.0) == 60
+
+
+# -- --testhost NAME: a test host's address and the project's key, from the testhost state directory ------
+
+
+@pytest.fixture
+def testhost_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StateDir:
+    monkeypatch.setenv(STATE_ENV, str(tmp_path))
+    state = StateDir()
+    state.write_record(HostRecord("ops", 9, "10.213.9.2", "10.213.9.1", "mf-ops", "ve-ops", 0.0))
+    return state
+
+
+def test_testhost_resolves_to_its_address_and_the_project_key(testhost_state: StateDir) -> None:
+    args = build_parser().parse_args(["queue", "list", "--testhost", "ops"])
+    runner = runner_from(args)
+    assert isinstance(runner, SshRunner)
+    argv = runner.argv(["postqueue", "-j"])
+    assert (argv[-2], argv[argv.index("-i") + 1]) == ("root@10.213.9.2", str(testhost_state.ssh_key))
+    assert "StrictHostKeyChecking=no" in argv
+
+
+def test_unknown_testhost_fails_with_a_message(testhost_state: StateDir, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["queue", "list", "--testhost", "nohost"]) == 2
+    assert "no test host named 'nohost'" in capsys.readouterr().err
+
+
+def test_testhost_and_host_together_are_refused(testhost_state: StateDir, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["queue", "delete", "--all", "--testhost", "ops", "--host", "root@10.213.9.2"]) == 2
+    assert "--testhost and --host" in capsys.readouterr().err
