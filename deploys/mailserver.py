@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pyinfra import host
 
-from deploys import base, dovecot, mariadb, postfix, postfixadmin, tls
+from deploys import base, dns, dovecot, mariadb, postfix, postfixadmin, tls
 from deploys.settings import settings_for
 
 settings = settings_for(host)
+dns.preflight(settings, host.name)
 
 base.base(settings.base)
 mariadb.mariadb()
@@ -16,3 +17,4 @@ mariadb.grant_readers(postfixadmin.DATABASE)
 tls.tls(settings.tls, settings.base.hostname)
 postfix.postfix(settings.postfix, settings.tls, postfixadmin.DATABASE)
 dovecot.dovecot(settings.dovecot, settings.tls, postfixadmin.DATABASE)
+dns.write_zones(settings)

@@ -43,3 +43,12 @@ mail_domains = [
 
 # --- TLS (defaults in deploys/tls.py)
 # tls_mode = "selfsigned"   # a host-local CA signs the server certificate
+
+# --- DNS (defaults in deploys/dns.py); the zone to publish is written to build/dns/<domain>.zone
+# mail_ipv4 = ["203.0.113.10"]          # public addresses: A/AAAA, SPF, PTR
+# mail_ipv6 = []
+# dns_dmarc_policy = "quarantine"      # none | quarantine | reject
+# dns_dmarc_rua = ["dmarc-reports@example.org"]
+# dns_caa_issuers = ["letsencrypt.org"]
+# mail_dns_preflight = "warn"          # off | warn | enforce (errors stop the run before any host is touched)
+# dns_preflight_nameservers = []       # "IP[:PORT]"; empty: /etc/resolv.conf of the control machine

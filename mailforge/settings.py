@@ -6,12 +6,15 @@ fixes a bad inventory in one pass instead of one error per run. Pure code: no py
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from mailforge.dns.inputs import DomainDnsInputs, MailDnsInputs
 
 # RFC 1123 host labels; a mail hostname must be fully qualified (RFC 5321 section 4.1.2: HELO takes a FQDN).
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -103,16 +106,46 @@ class DovecotSettings:
 
 
 @dataclass(frozen=True)
+class DnsSettings:
+    ipv4: tuple[str, ...]
+    ipv6: tuple[str, ...]
+    dmarc_policy: str
+    dmarc_rua: tuple[str, ...]
+    caa_issuers: tuple[str, ...]
+    preflight: str  # off | warn | enforce
+    nameservers: tuple[tuple[str, int], ...]  # empty: the control machine's resolvers
+
+
+@dataclass(frozen=True)
 class Settings:
     base: BaseSettings
     domains: tuple[MailDomain, ...]
     tls: TlsSettings
     postfix: PostfixSettings
     dovecot: DovecotSettings
+    dns: DnsSettings
 
     @property
     def mailboxes(self) -> tuple[Mailbox, ...]:
         return tuple(m for d in self.domains for m in d.mailboxes)
+
+    def dns_inputs(self) -> MailDnsInputs:
+        """What to publish for every domain this server receives for, alias domains included."""
+        names = [n for d in self.domains for n in (d.domain, *d.alias_domains)]
+        return MailDnsInputs(
+            tuple(
+                DomainDnsInputs(
+                    domain=name,
+                    hostname=self.base.hostname,
+                    ipv4=self.dns.ipv4,
+                    ipv6=self.dns.ipv6,
+                    dmarc_policy=self.dns.dmarc_policy,
+                    dmarc_rua=self.dns.dmarc_rua,
+                    caa_issuers=self.dns.caa_issuers,
+                )
+                for name in names
+            )
+        )
 
 
 class _Reader:
@@ -278,6 +311,51 @@ def _tls(read: _Reader, hostname: str) -> TlsSettings:
     )
 
 
+def _ips(read: _Reader, key: str, version: int) -> tuple[str, ...]:
+    found = []
+    for i, value in enumerate(read.items(key, read.get(key))):
+        try:
+            address = ipaddress.ip_address(str(value))
+        except ValueError:
+            address = None
+        if address is None or address.version != version:
+            read.problem(f"{key}[{i}]", f"{value!r} is not an IPv{version} address", f"write it like {key} = [...]")
+            continue
+        found.append(str(address))
+    return tuple(found)
+
+
+def _dns(read: _Reader) -> DnsSettings:
+    policy = read.string("dns_dmarc_policy", "quarantine")
+    if policy and policy not in ("none", "quarantine", "reject"):
+        read.problem("dns_dmarc_policy", f"unknown policy {policy!r}", "use 'none', 'quarantine' or 'reject'")
+    mode = read.string("mail_dns_preflight", "warn")
+    if mode and mode not in ("off", "warn", "enforce"):
+        read.problem("mail_dns_preflight", f"unknown mode {mode!r}", "use 'off', 'warn' or 'enforce'")
+    servers = []
+    for i, entry in enumerate(read.items("dns_preflight_nameservers", read.get("dns_preflight_nameservers"))):
+        host, _, port = str(entry).rpartition(":") if str(entry).count(":") == 1 else (str(entry), "", "53")
+        try:
+            servers.append((str(ipaddress.ip_address(host)), int(port)))
+        except ValueError:
+            read.problem(f"dns_preflight_nameservers[{i}]", f"{entry!r} is not IP[:PORT]", "write '192.0.2.53:53'")
+    return DnsSettings(
+        ipv4=_ips(read, "mail_ipv4", 4),
+        ipv6=_ips(read, "mail_ipv6", 6),
+        dmarc_policy=policy,
+        dmarc_rua=tuple(
+            read.address(f"dns_dmarc_rua[{i}]", a)
+            for i, a in enumerate(read.items("dns_dmarc_rua", read.get("dns_dmarc_rua")))
+        ),
+        caa_issuers=tuple(
+            read.fqdn(f"dns_caa_issuers[{i}]", "letsencrypt.org", c)
+            for i, c in enumerate(read.items("dns_caa_issuers", read.get("dns_caa_issuers")))
+        ),
+        preflight=mode,
+        nameservers=tuple(servers),
+    )
+
+
 def load_settings(
     data: Mapping[str, Any],
     defaults: Mapping[str, Any],
@@ -323,6 +401,7 @@ def load_settings(
         mail_root=read.string("dovecot_mail_root", "/var/vmail"),
     )
     tls = _tls(read, hostname)
+    dns_settings = _dns(read)
     if read.problems:
         raise SettingsError(read.problems, host)
     return Settings(
@@ -331,4 +410,5 @@ def load_settings(
         tls=tls,
         postfix=postfix,
         dovecot=dovecot,
+        dns=dns_settings,
     )

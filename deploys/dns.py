@@ -1,0 +1,62 @@
+"""DNS: audit what is published before touching the host (pre-flight), and write the zone to publish.
+
+Both run on the control machine while operations are being prepared, so `enforce` stops the run before any
+operation executes. The zone lands in build/dns/<domain>.zone (`mailforge dns records` prints the same).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyinfra import logger
+from pyinfra.api.exceptions import PyinfraError
+
+from mailforge.dns.client import DnsClient
+from mailforge.dns.generate import write_zone_files
+from mailforge.dns.preflight import decide
+from mailforge.dns.preflight import preflight as audit_published
+from mailforge.dns.report import text_report
+from mailforge.settings import Settings
+
+DEFAULTS = {
+    # Public addresses of the server (A/AAAA, SPF, PTR); empty lists publish no address records.
+    "mail_ipv4": [],
+    "mail_ipv6": [],
+    # DMARC policy to publish, and where aggregate reports go (plain addresses).
+    "dns_dmarc_policy": "quarantine",
+    "dns_dmarc_rua": [],
+    # CAs allowed to issue certificates for the domains (CAA), e.g. ["letsencrypt.org"].
+    "dns_caa_issuers": [],
+    # Pre-flight audit of the published DNS: off | warn (print findings) | enforce (errors stop the run).
+    "mail_dns_preflight": "warn",
+    # Resolvers for the pre-flight, as "IP[:PORT]"; empty: those of /etc/resolv.conf on the control machine.
+    "dns_preflight_nameservers": [],
+}
+
+ZONE_DIR = Path(__file__).resolve().parent.parent / "build" / "dns"
+
+
+def system_nameservers(resolv_conf: Path = Path("/etc/resolv.conf")) -> tuple[tuple[str, int], ...]:
+    lines = resolv_conf.read_text().splitlines() if resolv_conf.exists() else []
+    return tuple((line.split()[1], 53) for line in lines if line.startswith("nameserver") and len(line.split()) > 1)
+
+
+def preflight(settings: Settings, host_name: str) -> None:
+    if settings.dns.preflight == "off":
+        return
+    servers = settings.dns.nameservers or system_nameservers()
+    findings = audit_published(settings.dns_inputs(), DnsClient(servers))
+    by_domain: dict[str, list] = {}  # type: ignore[type-arg]
+    for finding in findings:
+        by_domain.setdefault(finding.domain, []).append(finding)
+    if findings:
+        logger.warning(f"DNS pre-flight for {host_name}:\n{text_report(by_domain)}")
+    if not decide(settings.dns.preflight, findings):
+        raise PyinfraError(
+            f"DNS pre-flight found errors for {host_name} (mail_dns_preflight = 'enforce'); fix the records above, "
+            "see `mailforge dns records`, or set mail_dns_preflight = 'warn'"
+        )
+
+
+def write_zones(settings: Settings) -> list[Path]:
+    return write_zone_files(settings.dns_inputs(), ZONE_DIR)
