@@ -401,11 +401,18 @@ def message_verdicts(chain: list[Message]) -> tuple[Verdict, list[Verdict]]:
         for rej in msg.rejects:
             v = rejection_verdict(rej)
             finals[rej.recipient.lower() or "*"] = v
+    last_msg = chain[-1]
+    # A deferral is not the end of the story when the message has since been put on hold or deleted: the
+    # queue's state after the last attempt decides (a retry, if any, would have logged a newer attempt).
+    if last_msg.held or (last_msg.removed and not last_msg.expired):
+        after = _removed() if last_msg.removed else _held(last_msg)
+        finals = {
+            rcpt: (_after_deferral(after, v) if v.outcome is Outcome.DEFERRED else v) for rcpt, v in finals.items()
+        }
     recipients = list(finals.values())
     if recipients:
         worst = min(recipients, key=lambda v: SEVERITY.index(v.outcome))
         return worst, recipients
-    last_msg = chain[-1]
     if any(m.expired for m in chain):
         v = Verdict(
             Outcome.BOUNCED,
@@ -413,14 +420,8 @@ def message_verdicts(chain: list[Message]) -> tuple[Verdict, list[Verdict]]:
             "Postfix gave up after the maximal queue lifetime and returned the message to the sender",
             "Look at the deferral reasons above: they are why it never went through.",
         )
-    elif any(m.held for m in chain):
-        v = Verdict(
-            Outcome.HELD,
-            "held",
-            "the message is in the hold queue (a header/body check, a policy, or an administrator put it there)",
-            f"Inspect it with `mailforge queue show {last_msg.qid}`; `mailforge queue release {last_msg.qid}` "
-            "to let it go, or delete it.",
-        )
+    elif last_msg.held and not last_msg.removed:
+        v = _held(last_msg)
     elif any(m.discarded for m in chain):
         v = Verdict(
             Outcome.DISCARDED,
@@ -429,13 +430,7 @@ def message_verdicts(chain: list[Message]) -> tuple[Verdict, list[Verdict]]:
             "Check the amavis/filter notes above and the discard rule that matched.",
         )
     elif last_msg.removed:
-        v = Verdict(
-            Outcome.UNKNOWN,
-            "removed",
-            "the message was removed from the queue without a delivery in these logs (deleted by an "
-            "administrator, or delivered by a filter that logs elsewhere)",
-            "Look at the content filter's log and at `postsuper -d` activity.",
-        )
+        v = _removed()
     else:
         v = Verdict(
             Outcome.QUEUED,
@@ -444,3 +439,35 @@ def message_verdicts(chain: list[Message]) -> tuple[Verdict, list[Verdict]]:
             f"Check `mailforge queue show {last_msg.qid}` and read later logs.",
         )
     return v, [v]
+
+
+def _held(msg: Message) -> Verdict:
+    return Verdict(
+        Outcome.HELD,
+        "held",
+        "the message is in the hold queue (a header/body check, a policy, or an administrator put it there)",
+        f"Inspect it with `mailforge queue show {msg.qid}`; `mailforge queue release {msg.qid}` "
+        "to let it go, or delete it.",
+    )
+
+
+def _removed() -> Verdict:
+    return Verdict(
+        Outcome.UNKNOWN,
+        "removed",
+        "the message was removed from the queue without a delivery in these logs (deleted by an "
+        "administrator, or delivered by a filter that logs elsewhere)",
+        "Look at the content filter's log and at `postsuper -d` activity.",
+    )
+
+
+def _after_deferral(after: Verdict, deferred: Verdict) -> Verdict:
+    """A recipient that was deferred, then held or deleted: the later state, and why the last attempt failed."""
+    return Verdict(
+        after.outcome,
+        after.cause,
+        f"{after.reason}; its last delivery attempt had failed: {deferred.reason}",
+        after.next_step,
+        deferred.dsn,
+        deferred.recipient,
+    )

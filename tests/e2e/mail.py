@@ -1,4 +1,5 @@
-"""Real mail clients for e2e tests: smtplib to send, imaplib to read back, with the host's CA trusted."""
+"""Real mail clients for e2e tests: smtplib to send, imaplib to read back, with the host's CA trusted; and
+the server the e2e modules deploy (its host data, its CA, its mailbox passwords)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,40 @@ import time
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from mailforge.testhost import Host
+
+ALICE_PASSWORD = "Correct-Horse-42-battery"
+PASSWORD_ENV = "MAILFORGE_E2E_ALICE_PASSWORD"
+# Passed to run_deploy: alice's password comes from the environment, the others are generated on the host.
+DEPLOY_ENV = {PASSWORD_ENV: ALICE_PASSWORD}
+
+
+def server_data(hostname: str, transport_maps: dict[str, str], carol_quota: int = 1) -> dict[str, Any]:
+    """Host data of the mail server the e2e modules deploy: example.test with three mailboxes, aliases, an
+    alias domain, a catch-all domain, and static routes (``postfix_transport_maps``) to other test hosts."""
+    return {
+        "mail_hostname": hostname,
+        "mail_domains": [
+            {
+                "domain": "example.test",
+                "mailboxes": [
+                    {"address": "alice@example.test", "name": "Alice", "quota_mb": 100, "password_env": PASSWORD_ENV},
+                    {"address": "bob@example.test", "name": "Bob", "quota_mb": 100},
+                    {"address": "carol@example.test", "name": "Carol", "quota_mb": carol_quota},
+                ],
+                "aliases": [
+                    {"address": "info@example.test", "goto": ["alice@example.test"]},
+                    {"address": "team@example.test", "goto": ["alice@example.test", "bob@example.test"]},
+                ],
+                "alias_domains": ["alias.test"],
+            },
+            {"domain": "catchall.test", "catch_all": "alice@example.test"},
+        ],
+        "postfix_transport_maps": transport_maps,
+    }
 
 
 @dataclass(frozen=True)
@@ -24,6 +59,25 @@ class Server:
         context = ssl.create_default_context(cafile=self.cafile)
         context.check_hostname = False
         return context
+
+
+def server_of(host: Host, fqdn: str, directory: Path) -> Server:
+    """The deployed server as clients see it, trusting the host's local CA (copied into ``directory``)."""
+    cafile = directory / "ca.crt"
+    cafile.write_text(host.run("cat /etc/mailforge/ca/ca.crt").stdout)
+    return Server(host.address, fqdn, str(cafile))
+
+
+def passwords_of(host: Host) -> dict[str, str]:
+    """Every mailbox password: alice's from the deploy environment, the generated ones read on the host."""
+    generated = {u: host.run(f"cat /etc/mailforge/mailboxes/{u}@example.test").stdout.strip() for u in ("bob", "carol")}
+    return {"alice@example.test": ALICE_PASSWORD, **{f"{u}@example.test": pw for u, pw in generated.items()}}
+
+
+def start_script(host: Host, script: Path, unit: str, *args: str) -> None:
+    """Copy a Python script (one of tests/e2e/*.py) onto a test host and run it there as a transient unit."""
+    host.run(f"cat > /root/{script.name} <<'EOF'\n{script.read_text()}\nEOF")
+    host.run(f"systemd-run --unit={unit} python3 /root/{script.name} {' '.join(args)}")
 
 
 def message(sender: str, recipient: str, *, body: str | None = None, size: int = 0) -> EmailMessage:

@@ -19,34 +19,24 @@ import pytest
 from mailforge.provision import DeployResult, run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir
 from tests.e2e.conftest import infra
-from tests.e2e.mail import Server, fetch, message, smtp, submit
+from tests.e2e.mail import (
+    DEPLOY_ENV,
+    Server,
+    fetch,
+    message,
+    passwords_of,
+    server_of,
+    smtp,
+    start_script,
+    submit,
+)
+from tests.e2e.mail import server_data as mail_server_data
 
-ALICE_PASSWORD = "Correct-Horse-42-battery"
-PASSWORD_ENV = "MAILFORGE_E2E_ALICE_PASSWORD"
 SINK = "/var/lib/sink"
 
 
 def server_data(mx: Host, carol_quota: int = 1) -> dict[str, Any]:
-    return {
-        "mail_hostname": "core.example.test",
-        "mail_domains": [
-            {
-                "domain": "example.test",
-                "mailboxes": [
-                    {"address": "alice@example.test", "name": "Alice", "quota_mb": 100, "password_env": PASSWORD_ENV},
-                    {"address": "bob@example.test", "name": "Bob", "quota_mb": 100},
-                    {"address": "carol@example.test", "name": "Carol", "quota_mb": carol_quota},
-                ],
-                "aliases": [
-                    {"address": "info@example.test", "goto": ["alice@example.test"]},
-                    {"address": "team@example.test", "goto": ["alice@example.test", "bob@example.test"]},
-                ],
-                "alias_domains": ["alias.test"],
-            },
-            {"domain": "catchall.test", "catch_all": "alice@example.test"},
-        ],
-        "postfix_transport_maps": {"remote.test": f"smtp:[{mx.address}]:25"},
-    }
+    return mail_server_data("core.example.test", {"remote.test": f"smtp:[{mx.address}]:25"}, carol_quota)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +46,7 @@ def hosts_pair(make_host) -> tuple[Host, Host]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def env() -> dict[str, str]:
-    return {PASSWORD_ENV: ALICE_PASSWORD}
+    return DEPLOY_ENV
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +61,7 @@ def inventory_for(hosts_pair: tuple[Host, Host], module_tmp: Path, state: StateD
 @pytest.fixture(scope="module")
 def deployed(hosts_pair: tuple[Host, Host], inventory_for, env: dict[str, str]) -> DeployResult:  # type: ignore[no-untyped-def]
     mx = hosts_pair[1]
-    sink = Path(__file__).with_name("smtp_sink.py").read_text()
-    mx.run(f"cat > /root/smtp_sink.py <<'EOF'\n{sink}\nEOF")
-    mx.run(f"systemd-run --unit=sink python3 /root/smtp_sink.py {SINK}")
+    start_script(mx, Path(__file__).with_name("smtp_sink.py"), "sink", SINK)
     result = run_deploy(inventory_for(server_data(mx)), env=env)
     assert result.ok, result.output[-4000:]
     return result
@@ -81,20 +69,12 @@ def deployed(hosts_pair: tuple[Host, Host], inventory_for, env: dict[str, str]) 
 
 @pytest.fixture(scope="module")
 def server(deployed: DeployResult, hosts_pair: tuple[Host, Host], module_tmp: Path) -> Server:
-    core = hosts_pair[0]
-    cafile = module_tmp / "ca.crt"
-    cafile.write_text(core.run("cat /etc/mailforge/ca/ca.crt").stdout)
-    return Server(core.address, "core.example.test", str(cafile))
+    return server_of(hosts_pair[0], "core.example.test", module_tmp)
 
 
 @pytest.fixture(scope="module")
 def passwords(deployed: DeployResult, hosts_pair: tuple[Host, Host]) -> dict[str, str]:
-    core = hosts_pair[0]
-    generated = {u: core.run(f"cat /etc/mailforge/mailboxes/{u}@example.test").stdout.strip() for u in ("bob", "carol")}
-    return {
-        "alice@example.test": ALICE_PASSWORD,
-        **{f"{u}@example.test": pw for u, pw in generated.items()},
-    }
+    return passwords_of(hosts_pair[0])
 
 
 @pytest.fixture(scope="module")

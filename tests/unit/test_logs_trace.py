@@ -127,6 +127,44 @@ def test_deferred_then_delivered_ends_delivered():
     assert t.verdict.outcome is Outcome.RELAYED
 
 
+# Real lines (tests/e2e/test_operations.py on a provisioned test host, Postfix 3.7 maillog_file): a message
+# deferred once, then handled by an administrator with `mailforge queue hold|release|delete`.
+DEFERRED_THEN = [
+    "Nov 22 23:23:19 ops postfix/submission/smtpd[14342]: 2AB78278E38: client=unknown[10.213.6.1], "
+    "sasl_method=PLAIN, sasl_username=alice@example.test",
+    "Nov 22 23:23:19 ops postfix/cleanup[14335]: 2AB78278E38: "
+    "message-id=<f823a243a1664a8292cf7326864ef058@example.test>",
+    "Nov 22 23:23:19 ops postfix/qmgr[13533]: 2AB78278E38: from=<alice@example.test>, size=688, nrcpt=1 (queue active)",
+    "Nov 22 23:23:19 ops postfix/smtp[14352]: 2AB78278E38: to=<held-90f778b10b@down.test>, relay=none, delay=0.01, "
+    "delays=0.01/0/0/0, dsn=4.4.1, status=deferred (connect to 10.213.7.2[10.213.7.2]:2525: Connection refused)",
+]
+HOLD = "Nov 22 23:23:19 ops postfix/postsuper[14368]: 2AB78278E38: placed on hold"
+RELEASE = "Nov 22 23:23:40 ops postfix/postsuper[14401]: 2AB78278E38: released from hold"
+DELETE = "Nov 22 23:23:50 ops postfix/postsuper[14420]: 2AB78278E38: removed"
+
+
+@pytest.mark.parametrize(
+    ("after", "outcome", "cause"),
+    [
+        ([], Outcome.DEFERRED, "connection_refused"),
+        ([HOLD], Outcome.HELD, "held"),
+        ([HOLD, RELEASE], Outcome.DEFERRED, "connection_refused"),
+        ([DELETE], Outcome.UNKNOWN, "removed"),
+        ([HOLD, DELETE], Outcome.UNKNOWN, "removed"),
+    ],
+    ids=["deferred", "held", "released", "deleted", "held-then-deleted"],
+)
+def test_what_an_administrator_did_after_a_deferral_decides(after: list[str], outcome: Outcome, cause: str) -> None:
+    [t] = trace("2AB78278E38", DEFERRED_THEN + after)
+    assert (t.verdict.outcome, t.verdict.cause) == (outcome, cause)
+
+
+def test_a_held_message_still_says_why_its_last_attempt_failed() -> None:
+    [t] = trace("2AB78278E38", [*DEFERRED_THEN, HOLD])
+    assert "10.213.7.2[10.213.7.2]:2525 refused the connection" in t.verdict.reason
+    assert t.verdict.dsn == "4.4.1"
+
+
 def test_mixed_recipients_verdict_is_the_worst():
     lines = [
         "Jul  5 19:00:00 mx postfix/pickup[1]: ABCDEF0123: uid=0 from=<root@example.test>",
