@@ -12,7 +12,7 @@ dns.preflight(settings, host.name)
 
 base.base(settings.base)
 mariadb.mariadb()
-postfixadmin.postfixadmin(settings.domains, host.data.get("postfixadmin_password_scheme", "ARGON2I"))
+postfixadmin.postfixadmin(settings.domains, settings.postfixadmin.password_scheme)
 mariadb.grant_readers(postfixadmin.DATABASE)
 tls.tls(settings.tls, settings.base.hostname)
 postfix.postfix(settings.postfix, settings.tls, postfixadmin.DATABASE)

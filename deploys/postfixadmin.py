@@ -9,6 +9,7 @@ mailforge never deletes what is not declared: mailboxes hold mail, and operators
 from __future__ import annotations
 
 import shlex
+from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import MaskString, StringCommand, deploy, operation
@@ -113,7 +114,7 @@ def alias_domain(alias: str, target: str):  # type: ignore[no-untyped-def]
 
 @deploy("PostfixAdmin")
 def postfixadmin(domains: tuple[MailDomain, ...], password_scheme: str) -> None:
-    debconf = files.put(name="Preseed PostfixAdmin's questions", src=_text(DEBCONF),
+    debconf = files.put(name="Preseed PostfixAdmin's questions", src=StringIO(DEBCONF),
                         dest="/var/cache/debconf/mailforge-postfixadmin.seed", mode="600")  # fmt: skip
     server.shell(
         name="Load the preseed answers",
@@ -145,9 +146,3 @@ def postfixadmin(domains: tuple[MailDomain, ...], password_scheme: str) -> None:
             alias(name=f"Alias {al.address}", entry=al)
         for name in entry.alias_domains:
             alias_domain(name=f"Alias domain {name}", alias=name, target=entry.domain)
-
-
-def _text(text: str):  # type: ignore[no-untyped-def]
-    from io import StringIO
-
-    return StringIO(text)

@@ -106,6 +106,15 @@ class DovecotSettings:
 
 
 @dataclass(frozen=True)
+class PostfixAdminSettings:
+    password_scheme: str  # a `doveadm pw -s` scheme
+
+
+# Schemes both PostfixAdmin (through doveadm) and Dovecot handle; salted and slow by design.
+PASSWORD_SCHEMES = ("ARGON2I", "ARGON2ID", "BLF-CRYPT", "SHA512-CRYPT")
+
+
+@dataclass(frozen=True)
 class DnsSettings:
     ipv4: tuple[str, ...]
     ipv6: tuple[str, ...]
@@ -123,6 +132,7 @@ class Settings:
     tls: TlsSettings
     postfix: PostfixSettings
     dovecot: DovecotSettings
+    postfixadmin: PostfixAdminSettings
     dns: DnsSettings
 
     @property
@@ -401,6 +411,9 @@ def load_settings(
         mail_root=read.string("dovecot_mail_root", "/var/vmail"),
     )
     tls = _tls(read, hostname)
+    scheme = read.string("postfixadmin_password_scheme", "ARGON2I")
+    if scheme and scheme not in PASSWORD_SCHEMES:
+        read.problem("postfixadmin_password_scheme", f"unsupported scheme {scheme!r}", f"use one of {PASSWORD_SCHEMES}")
     dns_settings = _dns(read)
     if read.problems:
         raise SettingsError(read.problems, host)
@@ -410,5 +423,6 @@ def load_settings(
         tls=tls,
         postfix=postfix,
         dovecot=dovecot,
+        postfixadmin=PostfixAdminSettings(password_scheme=scheme),
         dns=dns_settings,
     )
