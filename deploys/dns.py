@@ -6,9 +6,10 @@ operation executes. The zone lands in build/dns/<domain>.zone (`mailforge dns re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
-from pyinfra import logger
+from pyinfra import host, logger
 from pyinfra.api.exceptions import PyinfraError
 
 from mailforge.dns.client import DnsClient
@@ -58,5 +59,17 @@ def preflight(settings: Settings, host_name: str) -> None:
         )
 
 
-def write_zones(settings: Settings) -> list[Path]:
-    return write_zone_files(settings.dns_inputs(), ZONE_DIR)
+def write_zones(settings: Settings, dkim_keys: Mapping[str, str]) -> list[Path]:
+    """The zones to publish, with the DKIM keys known while operations are prepared."""
+    return write_zone_files(settings.dns_inputs(dkim_keys), ZONE_DIR)
+
+
+def rewrite_zones_with_new_keys(settings: Settings, key_paths: Mapping[str, str]) -> None:
+    """Run at execution time, after a first run generated DKIM keys: read them now and rewrite the zones."""
+    keys = {}
+    for domain, path in key_paths.items():
+        ok, output = host.run_shell_command(f"openssl pkey -in {path} -pubout -outform DER | base64 -w0")
+        if ok and output.stdout.strip():
+            keys[domain] = output.stdout.strip()
+    for zone in write_zones(settings, keys):
+        logger.info(f"DNS records to publish: {zone}")

@@ -49,14 +49,10 @@ def dovecot(settings: DovecotSettings, tls: TlsSettings, database: str) -> None:
     )
     files.directory(name="Mail root", path=settings.mail_root, user="vmail", group="vmail", mode="770")
     changes = [
-        template(
-            f"dovecot/conf.d/{name}", f"/etc/dovecot/conf.d/{name}", component="dovecot", settings=settings, tls=tls
-        )
-        for name in CONF_D
+        template(f"/etc/dovecot/conf.d/{name}", component="dovecot", settings=settings, tls=tls) for name in CONF_D
     ]
     changes.append(
         template(
-            "dovecot/dovecot-sql.conf.ext",
             "/etc/dovecot/dovecot-sql.conf.ext",
             component="dovecot",
             mode="640",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pyinfra import host
+from pyinfra.operations import python
 
-from deploys import base, dns, dovecot, mariadb, postfix, postfixadmin, tls
+from deploys import base, dkim, dns, dovecot, mariadb, postfix, postfixadmin, tls
 from deploys.settings import settings_for
 
 settings = settings_for(host)
@@ -16,5 +17,15 @@ postfixadmin.postfixadmin(settings.domains, settings.postfixadmin.password_schem
 mariadb.grant_readers(postfixadmin.DATABASE)
 tls.tls(settings.tls, settings.base.hostname)
 postfix.postfix(settings.postfix, settings.tls, postfixadmin.DATABASE)
+new_keys = dkim.dkim(settings.dkim, settings.domain_names)
 dovecot.dovecot(settings.dovecot, settings.tls, postfixadmin.DATABASE)
-dns.write_zones(settings)
+
+# build/dns/<domain>.zone on this machine: what to publish, DKIM keys included.
+dns.write_zones(settings, dkim.public_keys(settings.dkim, settings.domain_names))
+python.call(
+    name="Write the DNS zones with the new DKIM keys",
+    function=dns.rewrite_zones_with_new_keys,
+    settings=settings,
+    key_paths={d: dkim.key_path(d, settings.dkim.selector) for d in settings.domain_names},
+    _if=lambda: any(op.did_change() for op in new_keys),
+)

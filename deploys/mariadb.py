@@ -25,7 +25,6 @@ READERS = ("postfix", "dovecot")
 def mariadb() -> None:
     apt.packages(name="Install MariaDB", packages=PACKAGES, no_recommends=True)
     config = template(
-        "mariadb/mysql/mariadb.conf.d/60-mailforge.cnf",
         "/etc/mysql/mariadb.conf.d/60-mailforge.cnf",
         component="mariadb",
     )

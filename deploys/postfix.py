@@ -13,7 +13,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from deploys.templating import template
-from mailforge.settings import PostfixSettings, TlsSettings
+from mailforge.settings import PostfixSettings, RelaySettings, TlsSettings
 
 DEFAULTS = {
     # Largest message accepted, in bytes (Postfix's message_size_limit; 50 MiB).
@@ -22,9 +22,20 @@ DEFAULTS = {
     "postfix_mydestination": ["localhost"],
     # Optional static routes: {"example.net": "smtp:[10.0.0.5]:25"} (Postfix transport(5)).
     "postfix_transport_maps": {},
+    # Smarthost for clouds that block outbound port 25 (e.g. "smtp.sendgrid.net"); empty: deliver directly.
+    "postfix_relay_host": "",
+    # Its submission port: 587 (STARTTLS) or 2525.
+    "postfix_relay_port": 587,
+    "postfix_relay_username": "",
+    # Name of an environment variable on the control machine holding the relay password...
+    "postfix_relay_password_env": "",
+    # ...or a file on the control machine holding it (never commit either).
+    "postfix_relay_password_file": "",
+    # Outbound TLS: "may" (opportunistic, logged) or "dane" (needs a DNSSEC-validating resolver).
+    "postfix_outbound_tls": "may",
 }
 
-PACKAGES = ["postfix", "postfix-mysql"]
+PACKAGES = ["postfix", "postfix-mysql", "libsasl2-modules"]
 SQL_MAPS = (
     "virtual_mailbox_domains",
     "virtual_mailbox_maps",
@@ -53,14 +64,12 @@ def postfix(settings: PostfixSettings, tls: TlsSettings, database: str) -> None:
     apt.packages(name="Install Postfix", packages=PACKAGES, no_recommends=True)
     files.directory(name="Directory for SQL maps", path="/etc/postfix/sql", mode="750", group="postfix")
     changes = [
-        template("postfix/main.cf", "/etc/postfix/main.cf", component="postfix", settings=settings, tls=tls,
-                 sql_maps=SQL_MAPS),
-        template("postfix/master.cf", "/etc/postfix/master.cf", component="postfix"),
-    ]  # fmt: skip
+        template("/etc/postfix/main.cf", component="postfix", settings=settings, tls=tls),
+        template("/etc/postfix/master.cf", component="postfix"),
+    ]
     for name in SQL_MAPS:
         changes.append(
             template(
-                f"postfix/sql/{name}.cf",
                 f"/etc/postfix/sql/{name}.cf",
                 component="postfix",
                 mode="640",
@@ -68,11 +77,12 @@ def postfix(settings: PostfixSettings, tls: TlsSettings, database: str) -> None:
                 database=database,
             )
         )
-    transport = template(
-        "postfix/transport", "/etc/postfix/transport", component="postfix", routes=settings.transport_maps
-    )
+    transport = template("/etc/postfix/transport", component="postfix", routes=settings.transport_maps)
     server.shell(name="Index the transport map", commands=["postmap /etc/postfix/transport"], _if=transport.did_change)
-    changes.append(transport)
+    tls_policy = template("/etc/postfix/tls_policy", component="postfix", relay=settings.relay)
+    server.shell(name="Index the TLS policy", commands=["postmap /etc/postfix/tls_policy"], _if=tls_policy.did_change)
+    relay_credentials = _relay_credentials(settings.relay)
+    changes += [transport, tls_policy, relay_credentials]
     server.shell(
         name="Check the Postfix configuration",
         commands=["postfix check"],
@@ -85,3 +95,23 @@ def postfix(settings: PostfixSettings, tls: TlsSettings, database: str) -> None:
         reloaded=True,
         _if=lambda: any(op.did_change() for op in changes),
     )
+    server.shell(
+        # New relay credentials: retry what waited for them now instead of at the next queue run.
+        name="Retry deferred mail through the relay",
+        commands=["postqueue -f"],
+        _if=relay_credentials.did_change,
+    )
+
+
+def _relay_credentials(relay: RelaySettings | None):  # type: ignore[no-untyped-def]
+    """sasl_passwd (0600) and its index; the content never reaches a log (files.put compares hashes)."""
+    if relay is None:
+        return files.file(name="No relay credentials", path="/etc/postfix/sasl_passwd", present=False)
+    line = f"{relay.nexthop} {relay.username}:{relay.password}\n"
+    credentials = files.put(name="Relay credentials", src=StringIO(line), dest="/etc/postfix/sasl_passwd", mode="600")
+    server.shell(
+        name="Index the relay credentials",
+        commands=["postmap /etc/postfix/sasl_passwd && chmod 600 /etc/postfix/sasl_passwd.db"],
+        _if=credentials.did_change,
+    )
+    return credentials

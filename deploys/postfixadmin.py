@@ -123,7 +123,6 @@ def postfixadmin(domains: tuple[MailDomain, ...], password_scheme: str) -> None:
     )
     packages = apt.packages(name="Install PostfixAdmin", packages=PACKAGES, no_recommends=True)
     config = template(
-        "postfixadmin/postfixadmin/config.local.php",
         "/etc/postfixadmin/config.local.php",
         component="postfixadmin",
         comment="<?php //",

@@ -6,10 +6,10 @@ from typing import Any
 
 from pyinfra.api.exceptions import PyinfraError
 
-from deploys import base, dns, dovecot, mariadb, postfix, postfixadmin, tls
+from deploys import base, dkim, dns, dovecot, mariadb, postfix, postfixadmin, tls
 from mailforge.settings import Settings, SettingsError, load_settings
 
-COMPONENTS = (base, mariadb, postfixadmin, tls, postfix, dovecot, dns)
+COMPONENTS = (base, mariadb, postfixadmin, tls, postfix, dkim, dovecot, dns)
 
 
 def defaults() -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""Render templates/<component>/<path>.j2 to the host; every template starts with the managed-by header."""
+"""Render templates/<path under /etc>.j2 to the host; every template starts with the managed-by header.
+
+The templates folder mirrors /etc: templates/postfix/main.cf.j2 is /etc/postfix/main.cf.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +19,6 @@ def header(component: str, comment: str = "#") -> str:
 
 
 def template(
-    source: str,
     dest: str,
     *,
     component: str,
@@ -26,9 +28,10 @@ def template(
     comment: str = "#",
     **context: Any,
 ) -> OperationMeta:
+    source = TEMPLATES / (dest.removeprefix("/etc/") + ".j2")
     return files.template(
         name=f"Write {dest}",
-        src=str(TEMPLATES / f"{source}.j2"),
+        src=str(source),
         dest=dest,
         mode=mode,
         user=user,

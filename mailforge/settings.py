@@ -90,11 +90,33 @@ class TlsSettings:
 
 
 @dataclass(frozen=True)
+class RelaySettings:
+    """A smarthost for clouds that block outbound port 25: every outbound message goes through it."""
+
+    host: str
+    port: int
+    username: str
+    password: str  # from the environment or a secret file on the control machine; never logged
+
+    @property
+    def nexthop(self) -> str:
+        return f"[{self.host}]:{self.port}"
+
+
+@dataclass(frozen=True)
 class PostfixSettings:
     hostname: str
     mydestination: tuple[str, ...]
     message_size_limit: int
     transport_maps: tuple[tuple[str, str], ...]
+    relay: RelaySettings | None
+    outbound_tls: str  # may | dane
+
+
+@dataclass(frozen=True)
+class DkimSettings:
+    selector: str
+    bits: int
 
 
 @dataclass(frozen=True)
@@ -123,6 +145,7 @@ class DnsSettings:
     caa_issuers: tuple[str, ...]
     preflight: str  # off | warn | enforce
     nameservers: tuple[tuple[str, int], ...]  # empty: the control machine's resolvers
+    relay_spf_include: str | None  # the relay provider's SPF domain
 
 
 @dataclass(frozen=True)
@@ -133,15 +156,21 @@ class Settings:
     postfix: PostfixSettings
     dovecot: DovecotSettings
     postfixadmin: PostfixAdminSettings
+    dkim: DkimSettings
     dns: DnsSettings
 
     @property
     def mailboxes(self) -> tuple[Mailbox, ...]:
         return tuple(m for d in self.domains for m in d.mailboxes)
 
-    def dns_inputs(self) -> MailDnsInputs:
-        """What to publish for every domain this server receives for, alias domains included."""
-        names = [n for d in self.domains for n in (d.domain, *d.alias_domains)]
+    @property
+    def domain_names(self) -> tuple[str, ...]:
+        """Every domain this server receives and signs for, alias domains included."""
+        return tuple(n for d in self.domains for n in (d.domain, *d.alias_domains))
+
+    def dns_inputs(self, dkim_keys: Mapping[str, str] | None = None) -> MailDnsInputs:
+        """What to publish for every domain, with the DKIM public key of each domain whose key exists."""
+        keys = dkim_keys or {}
         return MailDnsInputs(
             tuple(
                 DomainDnsInputs(
@@ -152,8 +181,11 @@ class Settings:
                     dmarc_policy=self.dns.dmarc_policy,
                     dmarc_rua=self.dns.dmarc_rua,
                     caa_issuers=self.dns.caa_issuers,
+                    dkim_selector=self.dkim.selector,
+                    dkim_public_key=keys.get(name),
+                    relay_spf_include=self.dns.relay_spf_include,
                 )
-                for name in names
+                for name in self.domain_names
             )
         )
 
@@ -363,7 +395,38 @@ def _dns(read: _Reader) -> DnsSettings:
         ),
         preflight=mode,
         nameservers=tuple(servers),
+        relay_spf_include=read.fqdn("dns_relay_spf_include", "sendgrid.net")
+        if read.get("dns_relay_spf_include")
+        else None,
     )
+
+
+def _relay(read: _Reader) -> RelaySettings | None:
+    """postfix_relay_*: all or nothing; the password comes from the environment or a local secret file."""
+    relay_host = read.get("postfix_relay_host")
+    if not relay_host:
+        return None
+    host_name = read.fqdn("postfix_relay_host", "smtp.sendgrid.net")
+    port = read.integer("postfix_relay_port", 1)
+    username = read.string("postfix_relay_username", "apikey")
+    env, secret_file = read.get("postfix_relay_password_env"), read.get("postfix_relay_password_file")
+    password = ""
+    if env:
+        password = read.environ.get(str(env), "")
+        if not password:
+            read.problem("postfix_relay_password_env", f"environment variable {env!r} is not set", f"export {env}=...")
+    elif secret_file:
+        try:
+            password = open(os.path.expanduser(str(secret_file))).read().strip()  # noqa: SIM115
+        except OSError as exc:
+            read.problem("postfix_relay_password_file", f"cannot read {secret_file}: {exc.strerror}", "fix the path")
+    else:
+        read.problem(
+            "postfix_relay_password_env",
+            "a relay host needs a password and none is configured",
+            "set postfix_relay_password_env (an environment variable) or postfix_relay_password_file",
+        )
+    return RelaySettings(host=host_name, port=port, username=username, password=password)
 
 
 def load_settings(
@@ -398,12 +461,21 @@ def load_settings(
     if not isinstance(transports, Mapping):
         read.problem("postfix_transport_maps", "must be a mapping of domain -> nexthop", "write {'example.net': ...}")
         transports = {}
+    outbound_tls = read.string("postfix_outbound_tls", "may")
+    if outbound_tls and outbound_tls not in ("may", "dane"):
+        read.problem("postfix_outbound_tls", f"unknown level {outbound_tls!r}", "use 'may' or 'dane'")
     postfix = PostfixSettings(
         hostname=hostname,
         mydestination=mydestination,
         message_size_limit=read.integer("postfix_message_size_limit", 1_000_000),
         transport_maps=tuple(sorted((str(k), str(v)) for k, v in transports.items())),
+        relay=_relay(read),
+        outbound_tls=outbound_tls,
     )
+    selector = read.string("dkim_selector", "mail").lower()
+    if selector and not re.match(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", selector):
+        read.problem("dkim_selector", f"{selector!r} is not a DNS label", "use letters, digits and '-', e.g. 's2026'")
+    dkim = DkimSettings(selector=selector, bits=read.integer("dkim_key_bits", 1024))
     dovecot = DovecotSettings(
         hostname=hostname,
         vmail_uid=read.integer("dovecot_vmail_uid", 1000),
@@ -424,5 +496,6 @@ def load_settings(
         postfix=postfix,
         dovecot=dovecot,
         postfixadmin=PostfixAdminSettings(password_scheme=scheme),
+        dkim=dkim,
         dns=dns_settings,
     )

@@ -291,7 +291,7 @@ def test_full_mailbox_defers_not_bounces(server: Server, passwords: dict[str, st
     queued = _queued_for(core, "carol@example.test")
     log = core.run("grep -E 'carol' /var/log/mail.log | tail -5", check=False).stdout
     assert queued, f"the message for the full mailbox is not in the queue; mail.log:\n{log}"
-    assert "4.2.2" in queued[0]["recipients"][0]["delay_reason"]
+    assert "452 4.2.2" in queued[0]["recipients"][0]["delay_reason"]
     assert "status=bounced" not in log
 
 

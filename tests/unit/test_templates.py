@@ -33,10 +33,12 @@ def render(name: str, **context: object) -> str:
         managed_header=header(component),
         settings=getattr(SETTINGS, component, SETTINGS.postfix),
         tls=SETTINGS.tls,
-        sql_maps=postfix.SQL_MAPS,
         database="postfixadmin",
         routes=SETTINGS.postfix.transport_maps,
         password_scheme="ARGON2I",
+        entries=[("example.org", "mail", "/etc/opendkim/keys/example.org/mail.private")],
+        socket="local:/var/spool/postfix/opendkim/opendkim.sock",
+        relay=SETTINGS.postfix.relay,
         **context,
     )
 
