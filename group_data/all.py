@@ -52,3 +52,16 @@ mail_domains = [
 # dns_caa_issuers = ["letsencrypt.org"]
 # mail_dns_preflight = "warn"          # off | warn | enforce (errors stop the run before any host is touched)
 # dns_preflight_nameservers = []       # "IP[:PORT]"; empty: /etc/resolv.conf of the control machine
+
+# --- DKIM (defaults in deploys/dkim.py): one RSA key per domain, generated on the host once.
+# dkim_selector = "mail"     # change to rotate: the old key stays on the host until you remove it
+# dkim_key_bits = 2048
+
+# --- Relay host (smarthost) for clouds that block outbound port 25 (defaults in deploys/postfix.py).
+# postfix_relay_host = "smtp.sendgrid.net"
+# postfix_relay_port = 587                       # or 2525
+# postfix_relay_username = "apikey"
+# postfix_relay_password_env = "RELAY_PASSWORD"  # an environment variable on the control machine...
+# postfix_relay_password_file = "~/.secrets/relay"   # ...or a file there; never commit either
+# dns_relay_spf_include = "sendgrid.net"         # added to the SPF record as include:
+# postfix_outbound_tls = "may"                   # or "dane" (needs a DNSSEC-validating resolver)

@@ -18,8 +18,9 @@ class Sink(smtpd.SMTPServer):
     def process_message(self, peer, mailfrom, rcpttos, data, **kwargs):  # type: ignore[no-untyped-def]
         name = pathlib.Path(sys.argv[1]) / f"{time.time_ns()}.eml"
         body = data if isinstance(data, bytes) else data.encode()
-        header = f"X-Sink-Envelope: {mailfrom} -> {','.join(rcpttos)}\r\n".encode()
-        name.write_bytes(header + body)
+        # The envelope and the connecting peer go beside the message, which is stored byte for byte.
+        name.write_bytes(body)
+        name.with_suffix(".env").write_text(f"{peer[0]} {mailfrom} {','.join(rcpttos)}\n")
 
 
 pathlib.Path(sys.argv[1]).mkdir(parents=True, exist_ok=True)
