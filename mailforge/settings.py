@@ -100,7 +100,9 @@ class RelaySettings:
 
     @property
     def nexthop(self) -> str:
-        return f"[{self.host}]:{self.port}"
+        # [name] or [address]: no MX lookup; an IPv6 literal is written [ipv6:...] (postconf(5) relayhost).
+        host = f"ipv6:{self.host}" if ":" in self.host else self.host
+        return f"[{host}]:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -406,7 +408,10 @@ def _relay(read: _Reader) -> RelaySettings | None:
     relay_host = read.get("postfix_relay_host")
     if not relay_host:
         return None
-    host_name = read.fqdn("postfix_relay_host", "smtp.sendgrid.net")
+    try:  # an address literal needs no DNS (private networks, tests)
+        host_name = str(ipaddress.ip_address(str(relay_host).strip("[]")))
+    except ValueError:
+        host_name = read.fqdn("postfix_relay_host", "smtp.sendgrid.net")
     port = read.integer("postfix_relay_port", 1)
     username = read.string("postfix_relay_username", "apikey")
     env, secret_file = read.get("postfix_relay_password_env"), read.get("postfix_relay_password_file")

@@ -295,23 +295,31 @@ def test_full_mailbox_defers_not_bounces(server: Server, passwords: dict[str, st
     assert "status=bounced" not in log
 
 
-def test_message_larger_than_the_whole_quota_is_refused_permanently(server: Server, hosts_pair) -> None:  # type: ignore[no-untyped-def]
-    # It could never fit, so retrying would only delay the sender's notice (Dovecot answers 552 5.2.2).
+def _queue_id(core: Host, message_id: str, timeout: float = 30) -> str:
+    """cleanup logs "QID: message-id=<...>": the queue ID Postfix gave a message."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = core.run(f"grep -F 'message-id={message_id}' /var/log/mail.log", check=False).stdout
+        if found:
+            return found.split(": message-id=")[0].rsplit(" ", 1)[-1]
+        time.sleep(0.5)
+    raise AssertionError(f"{message_id} never reached cleanup")
+
+
+def test_message_larger_than_the_whole_quota_waits_in_the_queue(server: Server, hosts_pair) -> None:  # type: ignore[no-untyped-def]
+    # quota_full_tempfail covers it too: kept (4xx) until the quota is raised or the queue lifetime ends.
     core = hosts_pair[0]
     too_big = message("sender@remote.test", "carol@example.test", size=2 * 1024 * 1024)  # quota: 1 MiB
     with smtp(server) as client:
         client.send_message(too_big)
+    qid = _queue_id(core, too_big["Message-ID"])
     deadline = time.monotonic() + 30
-    outcome = ""
-    while time.monotonic() < deadline and not outcome:
-        # cleanup logs "QID: message-id=<...>"; the LMTP delivery line of that QID carries the outcome.
-        message_id = too_big["Message-ID"]
-        found = core.run(f"grep -F 'message-id={message_id}' /var/log/mail.log", check=False).stdout
-        qid = found.split(": message-id=")[0].rsplit(" ", 1)[-1] if found else ""
-        if qid:
-            outcome = core.run(f"grep -E '{qid}: to=.*lmtp' /var/log/mail.log", check=False).stdout
+    entry: dict[str, Any] = {}
+    while time.monotonic() < deadline and not entry.get("recipients", [{}])[0].get("delay_reason"):
+        lines = core.run("postqueue -j", check=False).stdout.splitlines()
+        entry = next((json.loads(line) for line in lines if f'"queue_id": "{qid}"' in line), {})
         time.sleep(0.5)
-    assert "dsn=5.2.2" in outcome
+    assert "452 4.2.2" in entry["recipients"][0]["delay_reason"]
 
 
 # --- deploy behaviour ------------------------------------------------------------------------------
