@@ -16,7 +16,8 @@ demo: bootstrap
 	$(PY) -m mailforge.demo
 
 demo-down: bootstrap
-	$(VENV)/bin/mailforge testhost down demo
+	-$(VENV)/bin/mailforge testhost down demo
+	-$(VENV)/bin/mailforge testhost down demo-mx
 
 test: bootstrap
 	$(MAKE) --no-print-directory lint

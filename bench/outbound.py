@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mailforge.provision import run_deploy, write_inventory  # noqa: E402
-from mailforge.testhost import Host, StateDir, hosts  # noqa: E402
+from mailforge.testhost import SMTP_SINK, Host, StateDir, hosts  # noqa: E402
 from tests.e2e.mail import Server, message, smtp  # noqa: E402
 
 PASSWORD_ENV, PASSWORD = "MAILFORGE_BENCH_PASSWORD", "Bench-Outbound-2026!"
@@ -30,8 +30,7 @@ SINK = "/var/lib/sink"
 
 def setup(state: StateDir, tmp: Path) -> tuple[Host, Host, Server]:
     server, mx = hosts.up("bo-srv", state=state), hosts.up("bo-mx", state=state)
-    mx.run(f"cat > /root/smtp_sink.py <<'EOF'\n{(ROOT / 'tests/e2e/smtp_sink.py').read_text()}\nEOF")
-    mx.run(f"systemd-run --unit=sink python3 /root/smtp_sink.py {SINK}")
+    mx.start_script(SMTP_SINK, "sink", SINK)
     data = {
         "mail_hostname": "mail.bench.test",
         "mail_domains": [

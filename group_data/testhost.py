@@ -1,4 +1,8 @@
-"""Demo data for the local test hosts (inventories/testhost.py): example.test names only."""
+"""Demo data for the local test hosts (inventories/testhost.py): example.test names only.
+
+`make demo` creates the host "demo" at 10.213.249.2 and a receiving MX "demo-mx" at 10.213.250.2 for the
+domain remote.test, so the demo can show what a receiver concludes about mail the server sends.
+"""
 
 mail_domains = [
     {
@@ -16,6 +20,13 @@ mail_domains = [
         "alias_domains": ["example-alias.test"],
     },
 ]
+
+# The demo host's address, published in the zone (A, SPF) that build/dns/example.test.zone shows.
+mail_ipv4 = ["10.213.249.2"]
+dns_dmarc_policy = "reject"
+
+# remote.test is served by the demo's receiving MX (a test host); nothing else leaves the test network.
+postfix_transport_maps = {"remote.test": "smtp:[10.213.250.2]:25"}
 
 # .test names are published nowhere: auditing them would only report what is known.
 mail_dns_preflight = "off"

@@ -62,6 +62,11 @@ class Host:
             )
         return result
 
+    def start_script(self, script: Path, unit: str, *args: str) -> None:
+        """Copy a Python script onto the host and run it there as a transient systemd unit (a test peer)."""
+        self.run(f"cat > /root/{script.name} <<'EOF'\n{script.read_text()}\nEOF")
+        self.run(f"systemd-run --unit={unit} python3 /root/{script.name} {' '.join(args)}")
+
 
 # --- preconditions ---------------------------------------------------------------------------------
 

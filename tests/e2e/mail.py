@@ -74,12 +74,6 @@ def passwords_of(host: Host) -> dict[str, str]:
     return {"alice@example.test": ALICE_PASSWORD, **{f"{u}@example.test": pw for u, pw in generated.items()}}
 
 
-def start_script(host: Host, script: Path, unit: str, *args: str) -> None:
-    """Copy a Python script (one of tests/e2e/*.py) onto a test host and run it there as a transient unit."""
-    host.run(f"cat > /root/{script.name} <<'EOF'\n{script.read_text()}\nEOF")
-    host.run(f"systemd-run --unit={unit} python3 /root/{script.name} {' '.join(args)}")
-
-
 def message(sender: str, recipient: str, *, body: str | None = None, size: int = 0) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = sender

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from mailforge.provision import DeployResult, run_deploy, write_inventory
-from mailforge.testhost import Host, StateDir
+from mailforge.testhost import SMTP_SINK, Host, StateDir
 from tests.e2e.conftest import infra
 from tests.e2e.mail import (
     DEPLOY_ENV,
@@ -27,7 +27,6 @@ from tests.e2e.mail import (
     passwords_of,
     server_of,
     smtp,
-    start_script,
     submit,
 )
 from tests.e2e.mail import server_data as mail_server_data
@@ -61,7 +60,7 @@ def inventory_for(hosts_pair: tuple[Host, Host], module_tmp: Path, state: StateD
 @pytest.fixture(scope="module")
 def deployed(hosts_pair: tuple[Host, Host], inventory_for, env: dict[str, str]) -> DeployResult:  # type: ignore[no-untyped-def]
     mx = hosts_pair[1]
-    start_script(mx, Path(__file__).with_name("smtp_sink.py"), "sink", SINK)
+    mx.start_script(SMTP_SINK, "sink", SINK)
     result = run_deploy(inventory_for(server_data(mx)), env=env)
     assert result.ok, result.output[-4000:]
     return result

@@ -34,7 +34,6 @@ from tests.e2e.mail import (
     server_data,
     server_of,
     smtp,
-    start_script,
     submit,
 )
 
@@ -60,7 +59,7 @@ def hosts_pair(make_host: Callable[..., Host]) -> tuple[Host, Host]:
 def ops(hosts_pair: tuple[Host, Host], module_tmp: Path, state: StateDir) -> Host:
     """The deployed server."""
     core, mx = hosts_pair
-    start_script(mx, Path(__file__).with_name("smtp_bouncer.py"), "bouncer", "25")
+    mx.start_script(Path(__file__).with_name("smtp_bouncer.py"), "bouncer", "25")
     routes = {"remote.test": f"smtp:[{mx.address}]:25", "down.test": f"smtp:[{mx.address}]:{CLOSED_PORT}"}
     inventory = write_inventory(
         module_tmp / "ops_inventory.py", [(core.name, core.address, server_data(FQDN, routes))], state.ssh_key

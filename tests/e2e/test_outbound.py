@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
+from mailforge import authcheck
 from mailforge.provision import ROOT, DeployResult, run_deploy, write_inventory
-from mailforge.testhost import Host, StateDir
+from mailforge.testhost import SMTP_SINK, Host, StateDir
 from tests.dns.knot import Knot, free_port
-from tests.e2e import authcheck
-from tests.e2e.mail import Server, message, server_of, start_script, submit
+from tests.e2e.mail import Server, message, server_of, submit
 
 DOMAIN = "outbound.test"
 HOSTNAME = f"mail.{DOMAIN}"
@@ -70,7 +70,7 @@ def deploy(hosts3: tuple[Host, Host, Host], tmp: Path, state: StateDir, env: dic
 
 @pytest.fixture(scope="module")
 def deployed(hosts3: tuple[Host, Host, Host], module_tmp: Path, state: StateDir) -> DeployResult:
-    start_script(hosts3[1], Path(__file__).with_name("smtp_sink.py"), "sink", SINK)
+    hosts3[1].start_script(SMTP_SINK, "sink", SINK)
     result = deploy(hosts3, module_tmp, state, {})
     assert result.ok, result.output[-4000:]
     return result
@@ -195,7 +195,7 @@ def smarthost(hosts3: tuple[Host, Host, Host]) -> Host:
         "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=relay.example.test "
         "-keyout /root/relay.key -out /root/relay.crt 2>/dev/null"
     )
-    start_script(relay, Path(__file__).with_name("smtp_relay.py"), "relay", RELAY_USER, f"'{RELAY_PASSWORD}'",
+    relay.start_script(Path(__file__).with_name("smtp_relay.py"), "relay", RELAY_USER, f"'{RELAY_PASSWORD}'",
                  mx.address, "/root/relay.crt", "/root/relay.key", RELAY_LOG)  # fmt: skip
     deadline = time.monotonic() + 30
     while relay.run(f"grep -q listening {RELAY_LOG}", check=False).returncode != 0:

@@ -9,7 +9,6 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from deploys import postfix
 from deploys.settings import defaults
 from deploys.templating import TEMPLATES, header
 from mailforge.settings import load_settings
