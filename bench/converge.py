@@ -1,0 +1,197 @@
+"""Cold converge of a fresh test host against the floor of plain `apt-get install` (issue 3).
+
+    .venv/bin/python bench/converge.py [--reruns 3]
+
+Two fresh test hosts boot side by side (bc-deploy, bc-floor). On bc-floor: `apt-get update` and one
+`apt-get install --no-install-recommends` of exactly the packages the deploy installs (base, MariaDB,
+PostfixAdmin, OpenSSL, Postfix, Dovecot), with the deploy's own debconf preseeds so nothing prompts: the
+physical floor of getting this software onto a Debian 12 host. On bc-deploy: the full deploy
+(deploys/mailserver.py through `pyinfra`, as operators run it), then `--reruns` no-op re-runs.
+
+The two cold installs run one after the other, never at once: on a 2-core machine two concurrent dpkg runs
+(MariaDB's bootstrap, PHP, Dovecot's DH setup) slow each other down by unequal amounts. The deploy goes
+first, so if the mirror's CDN caches anything for the second download the floor gains from it: the ratio
+is, if anything, pessimistic. Figures come last, as ratios against the targets of issue 3
+(deploy / floor <= 1.3; no-op re-run median <= 10 s). Needs root; hosts are removed even on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import os
+import re
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from mailforge.provision import ENTRY, ROOT, DeployResult, run_deploy, write_inventory
+from mailforge.testhost import Host, StateDir, TesthostError, hosts
+
+sys.path.insert(0, str(ROOT))  # deploys/ is the project's pyinfra code, not an installed package
+from deploys import postfixadmin
+
+DEPLOY_HOST = "bc-deploy"
+FLOOR_HOST = "bc-floor"
+TARGET_RATIO = 1.3
+TARGET_NOOP = 10.0
+# The TLS component installs these two (deploys/tls.py); they are in base.PACKAGES as well.
+TLS_PACKAGES = ["openssl", "ca-certificates"]
+# deploys/postfix.py preseeds this answer before installing Postfix (mailforge writes main.cf itself).
+# A row of pyinfra's closing table: "Component | Operation   Hosts  Success  Error  No Change".
+_ROW = re.compile(r"^ {4}(\S.*? \| .*?)\s{2,}(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", re.MULTILINE)
+POSTFIX_DEBCONF = "postfix postfix/main_mailer_type select No configuration\n"
+
+
+def components() -> list[str]:
+    """The modules the entry imports from deploys/ (`from deploys import base, ...`), in its order."""
+    tree = ast.parse((ROOT / ENTRY).read_text())
+    found = [a.name for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "deploys" for a in n.names]
+    return found
+
+
+def packages() -> list[str]:
+    """Every package the entry's components declare in PACKAGES (plus TLS's), each once.
+
+    Read from the modules the entry imports, so a component added to the deploy is in the floor too.
+    """
+    found: list[str] = []
+    for module in components():
+        found += getattr(importlib.import_module(f"deploys.{module}"), "PACKAGES", [])
+    return list(dict.fromkeys(found + TLS_PACKAGES))
+
+
+def floor_command() -> str:
+    preseed = POSTFIX_DEBCONF + postfixadmin.DEBCONF
+    install = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends " + " ".join(packages())
+    return (
+        f"printf '%s' {shlex.quote(preseed)} | debconf-set-selections"
+        " && apt-get update -q >/var/tmp/floor.log 2>&1"
+        f" && {install} >>/var/tmp/floor.log 2>&1"
+    )
+
+
+def host_data() -> dict[str, Any]:
+    return {
+        "mail_hostname": "bc-deploy.example.test",
+        # The pre-flight audit asks this machine's resolvers about example.test: no traffic leaves the test net.
+        "mail_dns_preflight": "off",
+        "mail_domains": [
+            {
+                "domain": "example.test",
+                "mailboxes": [{"address": "alice@example.test", "name": "Alice", "quota_mb": 100}],
+                "aliases": [{"address": "info@example.test", "goto": ["alice@example.test"]}],
+            }
+        ],
+    }
+
+
+def timed_deploy(inventory: Path) -> tuple[float, DeployResult]:
+    started = time.monotonic()
+    result = run_deploy(inventory)
+    return time.monotonic() - started, result
+
+
+def timed_floor(host: Host, command: str) -> float:
+    started = time.monotonic()
+    result = host.run(command, check=False, timeout=1800)
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        log = host.run("tail -20 /var/tmp/floor.log", check=False).stdout
+        raise TesthostError(f"the floor install failed (exit {result.returncode}):\n{log}")
+    return elapsed
+
+
+def changed_operations(output: str) -> list[str]:
+    """Names of the operations pyinfra's closing table counts as changed ("Success" column not '-')."""
+    return [m[0].strip() for m in _ROW.findall(output) if m[2] != "-"]
+
+
+def failed(what: str, result: DeployResult) -> int:
+    log = Path(tempfile.gettempdir()) / "mailforge-bench-converge.log"
+    log.write_text(result.output)
+    print(result.output[-3000:], file=sys.stderr)
+    print(f"{what} failed (exit {result.returncode}); full output in {log}", file=sys.stderr)
+    return 1
+
+
+def load() -> str:
+    return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reruns", type=int, default=3, help="no-op re-runs to time (the median is reported)")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("bench/converge.py needs root (test hosts)", file=sys.stderr)
+        return 1
+    floor = floor_command()  # before any host exists: a component that does not import stops us here
+    state = StateDir()
+    names = (DEPLOY_HOST, FLOOR_HOST)
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:  # leaving the block waits for both, even on Ctrl-C
+            for name in names:  # a leftover of a killed earlier run would make `up` refuse
+                hosts.down(name, state=state)
+            futures = [pool.submit(hosts.up, name, state=state, log=lambda _m: None) for name in names]
+            deploy_host, floor_host = (f.result() for f in futures)
+        with tempfile.TemporaryDirectory(prefix="mf-bench-converge-") as tmp:
+            inventory = write_inventory(
+                Path(tmp) / "inventory.py", [(deploy_host.name, deploy_host.address, host_data())], state.ssh_key
+            )
+            print(f"components: {', '.join(components())}; packages: {' '.join(packages())}", flush=True)
+            print(f"cold deploy on {deploy_host.name} ({load()}) ...", flush=True)
+            deploy_s, cold = timed_deploy(inventory)
+            if not cold.ok:
+                return failed("the cold deploy", cold)
+            print(f"  {deploy_s:.1f} s, {cold.operations} operations, {cold.changed} changed", flush=True)
+            print(f"floor apt-get install on {floor_host.name} ({load()}) ...", flush=True)
+            floor_s = timed_floor(floor_host, floor)
+            print(f"  {floor_s:.1f} s", flush=True)
+            reruns: list[float] = []
+            changed: list[int] = []
+            for i in range(args.reruns):
+                elapsed, again = timed_deploy(inventory)
+                if not again.ok:
+                    return failed("a re-run", again)
+                reruns.append(elapsed)
+                changed.append(again.changed)
+                print(f"no-op re-run {i + 1}: {elapsed:.1f} s, {again.changed} changed", flush=True)
+                for op in changed_operations(again.output):
+                    print(f"  changed: {op}", flush=True)
+    finally:
+        for name in names:
+            try:
+                hosts.down(name, state=state)
+            except TesthostError as exc:
+                print(f"cleanup of {name} failed: {exc}", file=sys.stderr)
+    report(deploy_s, floor_s, reruns, changed)
+    return 0
+
+
+def report(deploy_s: float, floor_s: float, reruns: list[float], changed: list[int]) -> None:
+    ratio = deploy_s / floor_s
+    noop = statistics.median(reruns)
+    print()
+    print("cold installs ran one after the other (deploy first, then floor), never at once: on 2 cores")
+    print("two concurrent dpkg runs distort each other.")
+    print(f"{'figure':<40}{'value':>9}{'target':>9}{'ratio':>8}")
+    print(f"{'cold deploy (s)':<40}{deploy_s:>9.1f}{'':>9}{'':>8}")
+    print(f"{'floor: apt-get update + install (s)':<40}{floor_s:>9.1f}{'':>9}{'':>8}")
+    verdict = "ok" if ratio <= TARGET_RATIO else "MISSED"
+    print(f"{'deploy / floor':<40}{ratio:>9.2f}{TARGET_RATIO:>9.1f}{ratio / TARGET_RATIO:>8.2f}  {verdict}")
+    verdict = "ok" if noop <= TARGET_NOOP else "MISSED"
+    label = f"no-op re-run, median of {len(reruns)} (s)"
+    print(f"{label:<40}{noop:>9.1f}{TARGET_NOOP:>9.1f}{noop / TARGET_NOOP:>8.2f}  {verdict}")
+    print(f"{'operations changed by each re-run':<40}{' '.join(map(str, changed)):>9}{0:>9d}")
+    print("(ratio column = value / target; at most 1.00 meets the target)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

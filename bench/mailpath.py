@@ -1,0 +1,345 @@
+"""Mail path throughput and latency: a mailforge host against stock Debian Postfix + Dovecot (issue 3).
+
+    .venv/bin/python bench/mailpath.py [-n 2000] [--latency-messages 500]
+
+Two fresh test hosts boot side by side and are set up at the same time (setup is not measured):
+
+- bm-mf: the mailforge deploy with one mailbox, bench@example.test (Postfix with postscreen on port 25,
+  proxy:mysql lookups of PostfixAdmin's tables, LMTP into Dovecot, Maildir++ quota).
+- bm-stock: `apt-get install postfix dovecot-imapd` with Debian's answers ("Internet Site"), a local user
+  `bench`, and `home_mailbox = Maildir/` so that Postfix's local(8) stores a Maildir too.
+
+Each host then gets, one after the other (never both at once: on 2 cores they would share the CPUs):
+
+1. warm-up: one message through the same path (not counted). A client new to postscreen waits out the
+   pregreet test on its first connection (postscreen_greet_wait, 6 s); every later connection of that
+   client is passed straight to smtpd from postscreen's cache. A real MX sees that cost once per client
+   per day, so it is reported here as the warm-up figure and kept out of throughput.
+2. throughput: Postfix's own `smtp-source` on this machine injects N messages of 1 KiB over 20 parallel
+   sessions (a new connection per message) to port 25: messages/s from the start of injection to the last
+   Maildir file (its ctime: rename into new/ or Dovecot's utime, whichever is later).
+3. latency: a Python client (8 threads, a connection per message) sends messages carrying a header with
+   their send time, taken when the connection opens; latency is that time to the Maildir file's ctime
+   (this machine and the test hosts share one kernel clock).
+
+Both hosts are reached from outside, on the address an MX is reached on: injecting over 127.0.0.1 would
+skip postscreen on bm-mf (mynetworks is exempt), so the figure would not be the one a real sender sees.
+Both hosts resolve this machine's address from /etc/hosts, so smtpd's reverse lookup costs the same on both
+and sends no DNS query out. Lost = injected messages that are not in the Maildir once the queue is empty
+or delivery has stalled for a minute. Figures come last, as ratios against the stock host (target:
+throughput at least 0.8 of stock, zero lost). Needs root; hosts are removed even on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import smtplib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mailforge.provision import run_deploy, write_inventory
+from mailforge.testhost import Host, StateDir, TesthostError, hosts
+
+MF_HOST = "bm-mf"
+STOCK_HOST = "bm-stock"
+CLIENT_NAME = "bench-client.example.test"
+SENDER = "sender@bench.test"
+HEADER = "X-Mailforge-Bench"
+TARGET_RATIO = 0.8
+SESSIONS = 20
+LATENCY_THREADS = 8
+MESSAGE_BYTES = 1024
+STALL_SECONDS = 60.0
+STOCK_PRESEED = (
+    "postfix postfix/main_mailer_type select Internet Site\n"
+    f"postfix postfix/mailname string {STOCK_HOST}.example.test\n"
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One host under test: where to send, and which Maildir receives."""
+
+    label: str
+    host: Host
+    recipient: str
+    maildir: str
+
+
+@dataclass
+class Figures:
+    warmup_s: float = 0.0
+    injected: int = 0
+    delivered: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    latency_sent: int = 0
+    latency_lost: int = 0
+    send_errors: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.delivered / self.seconds if self.seconds else 0.0
+
+    @property
+    def lost(self) -> int:
+        return self.injected - self.delivered + self.latency_lost
+
+
+# --- setup -----------------------------------------------------------------------------------------
+
+
+def mf_data() -> dict[str, Any]:
+    return {
+        "mail_hostname": f"{MF_HOST}.example.test",
+        # The pre-flight audit asks this machine's resolvers about example.test: no traffic leaves the test net.
+        "mail_dns_preflight": "off",
+        "mail_domains": [
+            {
+                "domain": "example.test",
+                "mailboxes": [{"address": "bench@example.test", "name": "Bench", "quota_mb": 10240}],
+            }
+        ],
+    }
+
+
+def name_the_client(host: Host) -> None:
+    """This machine's address on the host's link resolves from /etc/hosts (forward and reverse)."""
+    gateway = host.address.rsplit(".", 1)[0] + ".1"
+    host.run(f"echo '{gateway} {CLIENT_NAME} bench-client' >> /etc/hosts")
+
+
+def setup_mailforge(host: Host, state: StateDir, tmp: Path) -> None:
+    inventory = write_inventory(tmp / "inventory.py", [(host.name, host.address, mf_data())], state.ssh_key)
+    result = run_deploy(inventory)
+    if not result.ok:
+        (tmp.parent / "mailforge-bench-mailpath-deploy.log").write_text(result.output)
+        raise TesthostError(f"the mailforge deploy failed:\n{result.output[-3000:]}")
+
+
+def setup_stock(host: Host) -> None:
+    host.run(
+        f"printf '%s' {shlex.quote(STOCK_PRESEED)} | debconf-set-selections"
+        " && apt-get update -q >/var/tmp/setup.log 2>&1"
+        " && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix dovecot-imapd >>/var/tmp/setup.log 2>&1"
+        " && postconf -e home_mailbox=Maildir/"
+        " && useradd -m bench"
+        " && systemctl restart postfix",
+        timeout=1200,
+    )
+
+
+# --- measuring -------------------------------------------------------------------------------------
+
+
+def ctimes(target: Target) -> list[float]:
+    out = target.host.run(f"find {target.maildir}/new -type f -printf '%C@\\n' 2>/dev/null || true").stdout
+    return [float(line) for line in out.split()]
+
+
+def stamped(target: Target) -> dict[str, tuple[float, float]]:
+    """id -> (send time from the header, ctime of the Maildir file), for every bench message delivered."""
+    script = (
+        f"cd {target.maildir}/new && find . -type f -printf '%C@ %f\\n' && echo -- && grep -H '^{HEADER}:' -r . || true"
+    )
+    out = target.host.run(script).stdout
+    files, _, headers = out.partition("--\n")
+    changed = {name: float(ts) for ts, name in (line.split(" ", 1) for line in files.splitlines())}
+    found = {}
+    for line in headers.splitlines():
+        path, _, value = line.partition(f":{HEADER}: ")
+        ident, sent = value.split()
+        found[ident] = (float(sent), changed[path.removeprefix("./")])
+    return found
+
+
+def wait_delivered(target: Target, expected: int, since: float) -> list[float]:
+    """ctimes of the files delivered after `since`, once there are `expected` of them or delivery stalls."""
+    last_count, last_change = -1, time.monotonic()
+    while True:
+        times = [t for t in ctimes(target) if t >= since]
+        if len(times) >= expected:
+            return times
+        if len(times) != last_count:
+            last_count, last_change = len(times), time.monotonic()
+        elif time.monotonic() - last_change > STALL_SECONDS:
+            return times
+        time.sleep(1.0)
+
+
+def message(target: Target, ident: str, sent: float) -> str:
+    body = ("x" * 71 + "\r\n") * (MESSAGE_BYTES // 73)
+    return (
+        f"From: <{SENDER}>\r\nTo: <{target.recipient}>\r\nSubject: mailpath bench {ident}\r\n"
+        f"Message-ID: <{ident}@bench.test>\r\n{HEADER}: {ident} {sent:.6f}\r\n\r\n{body}"
+    )
+
+
+def send(target: Target, ident: str) -> None:
+    sent = time.time()
+    with smtplib.SMTP(target.host.address, 25, timeout=60, local_hostname=CLIENT_NAME) as client:
+        client.sendmail(SENDER, [target.recipient], message(target, ident, sent))
+
+
+def warm_up(target: Target) -> float:
+    started = time.time()
+    send(target, f"warmup-{uuid.uuid4().hex}")
+    times = wait_delivered(target, 1, started)
+    return max(times) - started if times else float("nan")
+
+
+def throughput(target: Target, n: int, figures: Figures) -> None:
+    started = time.time()
+    argv = ["smtp-source", "-s", str(SESSIONS), "-l", str(MESSAGE_BYTES), "-m", str(n), "-M", CLIENT_NAME]
+    argv += ["-f", SENDER, "-t", target.recipient, f"{target.host.address}:25"]
+    source = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+    injected_s = time.time() - started
+    if source.returncode != 0:
+        figures.send_errors += 1
+        print(f"  smtp-source exited {source.returncode}: {source.stderr.strip()[-500:]}", flush=True)
+    times = wait_delivered(target, n, started)
+    figures.injected = n
+    figures.delivered = len(times)
+    figures.seconds = (max(times) - started) if times else 0.0
+    print(
+        f"  {target.label}: {n} injected in {injected_s:.1f} s, {len(times)} in the Maildir after "
+        f"{figures.seconds:.1f} s: {figures.rate:.0f} msg/s",
+        flush=True,
+    )
+
+
+def latency(target: Target, count: int, figures: Figures) -> None:
+    idents = [f"lat-{i}-{uuid.uuid4().hex[:12]}" for i in range(count)]
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def one(ident: str) -> None:
+        try:
+            send(target, ident)
+        except (OSError, smtplib.SMTPException) as exc:
+            with lock:
+                errors.append(f"{ident}: {exc}")
+
+    started = time.time()
+    with ThreadPoolExecutor(max_workers=LATENCY_THREADS) as pool:
+        list(pool.map(one, idents))
+    wait_delivered(target, count - len(errors), started)
+    found = stamped(target)
+    figures.latency_sent = count - len(errors)
+    figures.send_errors += len(errors)
+    figures.latencies = [found[i][1] - found[i][0] for i in idents if i in found]
+    figures.latency_lost = figures.latency_sent - len(figures.latencies)
+    for line in errors[:5]:
+        print(f"  send failed: {line}", flush=True)
+    p50, p99 = percentiles(figures.latencies)
+    print(f"  {target.label}: {len(figures.latencies)}/{count} delivered, p50 {p50:.3f} s, p99 {p99:.3f} s", flush=True)
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    if len(values) < 2:
+        return (values[0], values[0]) if values else (float("nan"), float("nan"))
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return cuts[49], cuts[98]
+
+
+def queue_state(target: Target) -> str:
+    return target.host.run("postqueue -p | tail -1", check=False).stdout.strip()
+
+
+def load() -> str:
+    return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def measure(target: Target, n: int, latency_messages: int) -> Figures:
+    figures = Figures()
+    print(f"{target.label} ({target.host.name}, {load()}):", flush=True)
+    figures.warmup_s = warm_up(target)
+    print(f"  warm-up message: {figures.warmup_s:.2f} s to the Maildir (postscreen's first-connection wait)")
+    throughput(target, n, figures)
+    latency(target, latency_messages, figures)
+    print(f"  queue afterwards: {queue_state(target)}", flush=True)
+    return figures
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--messages", type=int, default=2000, help="messages for the throughput run")
+    parser.add_argument("--latency-messages", type=int, default=500, help="messages for the latency run")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("bench/mailpath.py needs root (test hosts)", file=sys.stderr)
+        return 1
+    state = StateDir()
+    names = (MF_HOST, STOCK_HOST)
+    results: dict[str, Figures] = {}
+    started = time.monotonic()
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:  # leaving the block waits for both, even on Ctrl-C
+            for name in names:  # a leftover of a killed earlier run would make `up` refuse
+                hosts.down(name, state=state)
+            mf_host, stock_host = (
+                f.result() for f in [pool.submit(hosts.up, n, state=state, log=lambda _m: None) for n in names]
+            )
+        for host in (mf_host, stock_host):
+            name_the_client(host)
+        print(f"setting up {MF_HOST} (mailforge deploy) and {STOCK_HOST} (stock Debian) ...", flush=True)
+        with tempfile.TemporaryDirectory(prefix="mf-bench-mailpath-") as tmp, ThreadPoolExecutor(2) as pool:
+            jobs = [pool.submit(setup_mailforge, mf_host, state, Path(tmp)), pool.submit(setup_stock, stock_host)]
+            for job in jobs:
+                job.result()
+        print(f"  ready after {time.monotonic() - started:.0f} s", flush=True)
+        stock_fqdn = f"{STOCK_HOST}.example.test"
+        destinations = stock_host.run("postconf -h mydestination").stdout.strip()
+        print(f"  {STOCK_HOST} mydestination: {destinations}", flush=True)
+        targets = (
+            Target("mailforge", mf_host, "bench@example.test", "/var/vmail/example.test/bench"),
+            Target("stock", stock_host, f"bench@{stock_fqdn}", "/home/bench/Maildir"),
+        )
+        for target in targets:
+            results[target.label] = measure(target, args.messages, args.latency_messages)
+    finally:
+        for name in names:
+            try:
+                hosts.down(name, state=state)
+            except TesthostError as exc:
+                print(f"cleanup of {name} failed: {exc}", file=sys.stderr)
+    report(results, args.messages, args.latency_messages, time.monotonic() - started)
+    return 0
+
+
+def report(results: dict[str, Figures], n: int, latency_messages: int, total_s: float) -> None:
+    mf, stock = results["mailforge"], results["stock"]
+    print()
+    print(f"N = {n} messages of {MESSAGE_BYTES} B by smtp-source ({SESSIONS} sessions) for throughput; "
+          f"{latency_messages} by a Python client ({LATENCY_THREADS} threads) for latency;")  # fmt: skip
+    print(f"hosts measured one after the other; whole bench {total_s:.0f} s.")
+    print(f"{'figure':<34}{'mailforge':>11}{'stock':>11}{'ratio':>8}{'target':>9}")
+    ratio = mf.rate / stock.rate if stock.rate else float("nan")
+    verdict = "ok" if ratio >= TARGET_RATIO else "MISSED"
+    print(f"{'throughput (msg/s)':<34}{mf.rate:>11.1f}{stock.rate:>11.1f}{ratio:>8.2f}{'>= 0.8':>9}  {verdict}")
+    for label, index in (("latency p50 (s)", 0), ("latency p99 (s)", 1)):
+        a, b = percentiles(mf.latencies)[index], percentiles(stock.latencies)[index]
+        print(f"{label:<34}{a:>11.3f}{b:>11.3f}{a / b:>8.2f}{'-':>9}")
+    print(f"{'warm-up message (s)':<34}{mf.warmup_s:>11.2f}{stock.warmup_s:>11.2f}{'':>8}{'-':>9}")
+    verdict = "ok" if mf.lost == 0 else "MISSED"
+    print(f"{'lost messages':<34}{mf.lost:>11d}{stock.lost:>11d}{'':>8}{'0':>9}  {verdict}")
+    print(f"{'send errors':<34}{mf.send_errors:>11d}{stock.send_errors:>11d}")
+    print("(throughput ratio = mailforge / stock, at least 0.80 meets the target; latency ratio: lower is better)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
