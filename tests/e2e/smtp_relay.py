@@ -27,7 +27,8 @@ def authenticator(server, session, envelope, mechanism, auth_data):  # type: ign
         PASSWORD,
     )
     log(f"auth {'ok' if ok else 'failed'} user={auth_data.login.decode()} from={session.peer[0]}")
-    return AuthResult(success=ok)
+    # handled=False: aiosmtpd then answers 535 itself (with its default, handled=True, it answers nothing).
+    return AuthResult(success=ok, handled=False)
 
 
 class Forward:
