@@ -40,18 +40,26 @@ PACKAGES = ["postfixadmin", "php-fpm", "php-mysql", "php-imap", "php-mbstring", 
 
 
 def _cli(*args: str | MaskString) -> StringCommand:
-    # The CLI prints its banner on success too: keep only failures in the output.
     return StringCommand(CLI, *args)
+
+
+def _domain_rows() -> dict[str, list[str]]:
+    return {r[0]: r for r in host.get_fact(SqlRows, database=DATABASE, query="SELECT domain, description FROM domain")}
+
+
+def _add_domain(name: str, description: str) -> StringCommand:
+    # No limits (0), not a backup MX; --default-aliases 0: abuse@/postmaster@ are declared by the operator.
+    return _cli("domain", "add", name, "--description", shlex.quote(description), "--active", "1",
+                "--aliases", "0", "--mailboxes", "0", "--maxquota", "0", "--quota", "0", "--backupmx", "0",
+                "--default-aliases", "0")  # fmt: skip
 
 
 @operation()
 def domain(entry: MailDomain):  # type: ignore[no-untyped-def]
-    rows = {r[0]: r for r in host.get_fact(SqlRows, database=DATABASE, query="SELECT domain, description FROM domain")}
+    rows = _domain_rows()
     common = ["--description", shlex.quote(entry.description), "--active", "1"]
     if entry.domain not in rows:
-        # --default-aliases 0: abuse@/postmaster@ are declared by the operator, not invented.
-        yield _cli("domain", "add", entry.domain, *common, "--aliases", "0", "--mailboxes", "0", "--maxquota", "0",
-                   "--quota", "0", "--backupmx", "0", "--default-aliases", "0")  # fmt: skip
+        yield _add_domain(entry.domain, entry.description)
     elif rows[entry.domain][1] != entry.description:
         yield _cli("domain", "update", entry.domain, *common)
     else:
@@ -103,10 +111,9 @@ def alias_domain(alias: str, target: str):  # type: ignore[no-untyped-def]
         host.noop(f"alias domain {alias} is declared")
         return
     if alias not in rows:
-        # PostfixAdmin needs the alias domain as a domain row of its own first.
-        yield _cli("domain", "add", alias, "--description", shlex.quote(f"alias of {target}"), "--active", "1",
-                   "--aliases", "0", "--mailboxes", "0", "--maxquota", "0", "--quota", "0", "--backupmx", "0",
-                   "--default-aliases", "0", "|| true")  # fmt: skip
+        if alias not in _domain_rows():
+            # PostfixAdmin needs the alias domain as a domain row of its own first.
+            yield _add_domain(alias, f"alias of {target}")
         yield _cli("aliasdomain", "add", alias, "--target-domain", target, "--active", "1")
     else:
         yield _cli("aliasdomain", "update", alias, "--target-domain", target, "--active", "1")
