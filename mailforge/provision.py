@@ -32,6 +32,12 @@ class DeployResult:
     def ok(self) -> bool:
         return self.returncode == 0 and self.errors == 0
 
+    def explain(self, limit: int = 60) -> str:
+        """The lines that say why a run failed (errors first, then the closing lines): for test messages."""
+        lines = self.output.splitlines()
+        errors = [line for line in lines if re.search(r"error|Error|Traceback|failed|denied|No such", line)]
+        return "\n".join([*errors[:limit], "...", *lines[-15:]])
+
 
 def _count(cell: str) -> int:
     return 0 if cell == "-" else int(cell)

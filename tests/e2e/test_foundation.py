@@ -37,7 +37,7 @@ def inventory(pair: tuple[Host, Host], module_tmp: Path, state: StateDir) -> Pat
 @pytest.fixture(scope="module")
 def first_deploy(inventory: Path) -> DeployResult:
     result = run_deploy(inventory)
-    assert result.ok, result.output[-3000:]
+    assert result.ok, result.explain()
     return result
 
 
@@ -71,8 +71,8 @@ def test_timezone_is_set(host_a) -> None:  # type: ignore[no-untyped-def]
 
 def test_second_deploy_changes_nothing(first_deploy: DeployResult, inventory: Path) -> None:
     again = run_deploy(inventory)
-    assert again.ok, again.output[-3000:]
-    assert again.changed == 0, again.output[-3000:]
+    assert again.ok, again.explain()
+    assert again.changed == 0, again.explain()
 
 
 @pytest.mark.parametrize("direction", [(0, 1), (1, 0)])

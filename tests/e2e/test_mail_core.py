@@ -62,7 +62,7 @@ def deployed(hosts_pair: tuple[Host, Host], inventory_for, env: dict[str, str]) 
     mx = hosts_pair[1]
     mx.start_script(SMTP_SINK, "sink", SINK)
     result = run_deploy(inventory_for(server_data(mx)), env=env)
-    assert result.ok, result.output[-4000:]
+    assert result.ok, result.explain()
     return result
 
 
@@ -326,8 +326,8 @@ def test_message_larger_than_the_whole_quota_waits_in_the_queue(server: Server, 
 
 def test_second_deploy_changes_nothing(deployed: DeployResult, inventory_for, hosts_pair, env) -> None:  # type: ignore[no-untyped-def]
     again = run_deploy(inventory_for(server_data(hosts_pair[1])), env=env)
-    assert again.ok, again.output[-4000:]
-    assert again.changed == 0, again.output[-4000:]
+    assert again.ok, again.explain()
+    assert again.changed == 0, again.explain()
 
 
 @pytest.mark.parametrize(
@@ -368,7 +368,7 @@ def test_bad_settings_stop_before_the_host_is_touched(
 def test_changing_one_quota_changes_only_that(inventory_for, hosts_pair, env) -> None:  # type: ignore[no-untyped-def]
     core = hosts_pair[0]
     result = run_deploy(inventory_for(server_data(hosts_pair[1], carol_quota=5), "quota_inventory"), env=env)
-    assert result.ok, result.output[-4000:]
-    assert result.changed == 1, result.output[-4000:]
+    assert result.ok, result.explain()
+    assert result.changed == 1, result.explain()
     stored = core.run("mysql -N -e \"SELECT quota FROM postfixadmin.mailbox WHERE username='carol@example.test'\"")
     assert stored.stdout.strip() == str(5 * 1048576)

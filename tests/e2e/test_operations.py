@@ -65,7 +65,7 @@ def ops(hosts_pair: tuple[Host, Host], module_tmp: Path, state: StateDir) -> Hos
         module_tmp / "ops_inventory.py", [(core.name, core.address, server_data(FQDN, routes))], state.ssh_key
     )
     result = run_deploy(inventory, env=DEPLOY_ENV)
-    assert result.ok, result.output[-4000:]
+    assert result.ok, result.explain()
     return core
 
 

@@ -72,7 +72,7 @@ def deploy(hosts3: tuple[Host, Host, Host], tmp: Path, state: StateDir, env: dic
 def deployed(hosts3: tuple[Host, Host, Host], module_tmp: Path, state: StateDir) -> DeployResult:
     hosts3[1].start_script(SMTP_SINK, "sink", SINK)
     result = deploy(hosts3, module_tmp, state, {})
-    assert result.ok, result.output[-4000:]
+    assert result.ok, result.explain()
     return result
 
 
@@ -179,8 +179,8 @@ def test_second_deploy_changes_nothing_and_keeps_the_key(
 ) -> None:
     before = key_hash(hosts3[0])
     again = deploy(hosts3, module_tmp, state, {})
-    assert again.ok, again.output[-4000:]
-    assert again.changed == 0, again.output[-4000:]
+    assert again.ok, again.explain()
+    assert again.changed == 0, again.explain()
     assert key_hash(hosts3[0]) == before
 
 
@@ -209,7 +209,7 @@ def relayed_with_wrong_password(
     received: tuple[bytes, list[str]], smarthost: Host, server: Server, hosts3, module_tmp: Path, state: StateDir
 ) -> str:  # type: ignore[no-untyped-def]
     result = deploy(hosts3, module_tmp, state, {RELAY_ENV: "not-the-password"}, relay=True)
-    assert result.ok, result.output[-4000:]
+    assert result.ok, result.explain()
     msg = message(f"alice@{DOMAIN}", "friend@remote.test")
     submit(server, f"alice@{DOMAIN}", PASSWORD, msg)
     return str(msg["Subject"])
@@ -233,7 +233,7 @@ def test_fixed_password_and_redeploy_delivers_through_the_relay(
 ) -> None:  # type: ignore[no-untyped-def]
     _server, mx, relay = hosts3
     result = deploy(hosts3, module_tmp, state, {RELAY_ENV: RELAY_PASSWORD}, relay=True)
-    assert result.ok, result.output[-4000:]
+    assert result.ok, result.explain()
     _, envelope = wait_in_sink(mx, relayed_with_wrong_password)
     assert envelope[0] == relay.address  # the receiving MX heard from the relay, not from the server
     assert f"relayed user={RELAY_USER}" in relay.run(f"cat {RELAY_LOG}").stdout
