@@ -139,18 +139,24 @@ class Summary:
 
 # -- the counting ------------------------------------------------------------------------------------
 # A busy log is mostly lines the counts do not need (connect, TLS, message-id, filters, IMAP). One regular
-# expression pass over a chunk of text finds the candidates by what follows the syslog tag ("]: "),
-# capturing the queue ID and the kind of line; the four common kinds (client=, from=, to=, removed) are
-# counted straight from the text, the rare rest (rejects, SASL, pickup, ...) goes the general way
-# (Record -> Event). tests/unit/test_logs_summary.py checks both ways give the same summary.
-_CANDIDATE = re.compile(
-    r"\]: (?:(?P<qid>[0-9A-Za-z]+): (?P<kind>client=|from=<|to=<|removed|reject: |milter-reject: |hold: |discard: "
-    r"|uid=|sender=)|warning: \S+: SASL|SSL_accept error)"
+# expression pass over a chunk of text finds the candidates by what follows the syslog tag ("]: ") and, in
+# the same pass, takes apart the four common kinds (client=, from=, to=, removed), which are counted straight
+# from the captured fields; the rare rest (rejects, SASL, pickup, odd lines, ...) goes the general way
+# (Record -> Event). Both go through the same counting methods, in log order (the per-queue-ID state needs
+# it). tests/unit/test_logs_summary.py checks both ways give the same summary.
+_CANDIDATE_KIND = (
+    r"(?:[0-9A-Za-z]+: (?:client=|from=<|to=<|removed|reject: |milter-reject: |hold: |discard: |uid=|sender=)"
+    r"|warning: \S+: SASL|SSL_accept error)"
 )
-_QUEUED_FAST = re.compile(r"from=<([^>]*)>, size=(\d+), nrcpt=")
-_DELIVERY_FAST = re.compile(
-    r"to=<([^>]*)>, (?:orig_to=<[^>]*>, )?relay=[^,]+, (?:conn_use=\d+, )?delay=[\d.]+, "
-    r"(?:delays=[\d./]+, )?(?:dsn=[\d.]+, )?status=(sent|deferred|bounced)(?: \((.*)\))?$"
+# Per line whose first "]" (the end of the syslog tag's process ID) is followed by ": " and a candidate: the
+# text before it (timestamp, host, program), the rest of the line, and for the common kinds their fields.
+# Searched in "\n" + text.
+_FAST = re.compile(
+    rf"\n([^\n\]]*+)\]: (?={_CANDIDATE_KIND})("
+    r"(?:([0-9A-Za-z]+): (?:(client=)|(removed)|from=<([^>\n]*)>, size=(\d+), nrcpt="
+    r"|to=<([^>\n]*)>, (?:orig_to=<[^>\n]*>, )?relay=[^,\n]+, (?:conn_use=\d+, )?delay=[\d.]+, "
+    r"(?:delays=[\d./]+, )?(?:dsn=[\d.]+, )?status=(sent|deferred|bounced)(?: \(([^\n]*)\))?(?=\n|\Z)))?"
+    r"[^\n]*)"
 )
 _LOCAL_SERVICES = frozenset({"lmtp", "local", "virtual", "pipe"})
 # A line that does not start like a record: not a month name, not an RFC 3339 date, not a JSON object.
@@ -263,47 +269,32 @@ class Summarizer:
             le = find("\n", pos)
             self._general(text[ls : le if le != -1 else len(text)])
             pos = find("auth failed", le) if le != -1 else -1
-        for m in _CANDIDATE.finditer(text):
-            pos = m.start()
-            ls = rfind("\n", 0, pos) + 1
-            le = find("\n", pos)
-            if le == -1:
-                le = len(text)
-            kind = m.group("kind")
-            first = text[ls]
-            if kind is None or first == "{" or kind not in ("client=", "from=<", "to=<", "removed"):
-                self._general(text[ls:le])
-                continue
+        days, pop = self._days, self.open.pop
+        received, queued, delivery = self._received, self._queued, self._delivery
+        lined = "\n" + text
+        for pre, rest, qid, client, removed, sender, size, to, status, detail in _FAST.findall(lined):
+            first = pre[:1]
             if first.isdigit():  # RFC 3339: 2024-07-05T17:57:08...
-                key, hour = text[ls : ls + 10], text[ls + 11 : ls + 13]
+                key, hour = pre[:10], pre[11:13]
             else:  # Jul  5 17:57:08
-                key, hour = text[ls : ls + 6], text[ls + 7 : ls + 9]
-            if not hour.isdigit():
-                self._general(text[ls:le])
-                continue
-            qid = m.group("qid")
-            body = text[m.end("qid") + 2 : le]
-            if kind == "removed":
-                self.open.pop(qid, None)
-            elif kind == "client=":
-                self._received(qid, int(hour), self._day(key, text[ls:le]))
-            elif kind == "from=<":
-                q = _QUEUED_FAST.match(body)
-                if q is None:
-                    self._general(text[ls:le])  # status=expired
-                    continue
-                self._queued(qid, q.group(1), int(q.group(2)))
-            else:
-                d = _DELIVERY_FAST.match(body)
-                if d is None:
-                    self._general(text[ls:le])
-                    continue
-                br = rfind("[", ls, pos)
-                prog = text[rfind(" ", ls, br) + 1 : br]
-                self._delivery(qid, prog[prog.rfind("/") + 1 :], d.group(1), d.group(2), d.group(3) or "", int(hour))
+                key, hour = pre[:6], pre[7:9]
+            if first == "{" or not hour.isdigit():
+                self._general(f"{pre}]: {rest}")
+            elif removed:
+                pop(qid, None)
+            elif client:
+                day = days.get(key)
+                received(qid, int(hour), day if day is not None else self._day(key, f"{pre}]: {rest}"))
+            elif size:
+                queued(qid, sender, int(size))
+            elif status:
+                prog = pre[pre.rfind(" ", 0, br := pre.rfind("[")) + 1 : br]
+                delivery(qid, prog[prog.rfind("/") + 1 :], to, status, detail, int(hour))
+            else:  # the rare kinds, and common ones in an unusual form (e.g. status=expired)
+                self._general(f"{pre}]: {rest}")
         # Line statistics for every line, not only the candidates: lines, and lines that start like a record.
         n = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
-        good = n - sum(1 for _ in _NOT_RECORD.finditer("\n" + text))
+        good = n - sum(1 for _ in _NOT_RECORD.finditer(lined))
         st.lines, st.parsed, st.unparsed = lines0 + n, parsed0 + good, unparsed0 + n - good
 
     def _general(self, line: str) -> None:
