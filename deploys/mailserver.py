@@ -5,7 +5,20 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.operations import python
 
-from deploys import base, dkim, dns, dovecot, mariadb, postfix, postfixadmin, tls
+from deploys import (
+    base,
+    certbot,
+    dkim,
+    dns,
+    dovecot,
+    mariadb,
+    nginx_php,
+    postfix,
+    postfixadmin,
+    postfixadmin_ui,
+    tls,
+    webmail,
+)
 from deploys.settings import settings_for
 
 settings = settings_for(host)
@@ -13,12 +26,19 @@ dns.preflight(settings, host.name)
 
 base.base(settings.base)
 mariadb.mariadb()
+# Before PostfixAdmin: Nginx and PHP-FPM satisfy its web server dependency, so Apache is never installed.
+nginx_php.nginx_php(settings.web, settings.tls)
 postfixadmin.postfixadmin(settings.domains, settings.postfixadmin.password_scheme)
 mariadb.grant_readers(postfixadmin.DATABASE)
 tls.tls(settings.tls, settings.base.hostname)
+# The web tier: port 80 (the ACME webroot), then the certificate, then everything served over TLS.
+certbot.certbot(settings.tls, settings.base.hostname, settings.dns.nameservers)
+nginx_php.https(settings.web, settings.tls, settings.base.hostname)
+postfixadmin_ui.postfixadmin_ui(settings.web, settings.tls)
 postfix.postfix(settings.postfix, settings.tls, postfixadmin.DATABASE)
 new_keys = dkim.dkim(settings.dkim, settings.domain_names)
 dovecot.dovecot(settings.dovecot, settings.tls, postfixadmin.DATABASE)
+webmail.webmail(settings.web, settings.tls, settings.base.hostname)
 
 # build/dns/<domain>.zone on this machine: what to publish, DKIM keys included.
 dns.write_zones(settings, dkim.public_keys(settings.dkim, settings.domain_names))

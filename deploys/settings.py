@@ -6,10 +6,24 @@ from typing import Any
 
 from pyinfra.api.exceptions import PyinfraError
 
-from deploys import base, dkim, dns, dovecot, mariadb, postfix, postfixadmin, tls
+from deploys import (
+    base,
+    certbot,
+    dkim,
+    dns,
+    dovecot,
+    mariadb,
+    nginx_php,
+    postfix,
+    postfixadmin,
+    postfixadmin_ui,
+    tls,
+    webmail,
+)
 from mailforge.settings import Settings, SettingsError, load_settings
 
-COMPONENTS = (base, mariadb, postfixadmin, tls, postfix, dkim, dovecot, dns)
+WEB = (nginx_php, certbot, postfixadmin_ui, webmail)
+COMPONENTS = (base, mariadb, postfixadmin, tls, postfix, dkim, dovecot, dns, *WEB)
 
 
 def defaults() -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from pyinfra import host
-from pyinfra.api import deploy, operation
+from pyinfra.api import FactBase, QuoteString, StringCommand, deploy, operation
 from pyinfra.operations import apt, files
 
 from deploys.facts import FileExists
@@ -38,9 +38,23 @@ def local_ca(ca_file: str):  # type: ignore[no-untyped-def]
     yield f"chmod 644 {ca_file} && chmod 711 {ca_dir}"
 
 
+class CertificateNames(FactBase[list[str]]):
+    """The DNS subjectAltNames of a PEM certificate's first (leaf) certificate; [] when there is none."""
+
+    default = list
+
+    def command(self, path: str) -> StringCommand:  # type: ignore[override]
+        return StringCommand("openssl x509 -noout -ext subjectAltName -in", QuoteString(path), "2>/dev/null || true")
+
+    def process(self, output: list[str]) -> list[str]:  # type: ignore[override]
+        return sorted(n.strip().removeprefix("DNS:") for line in output[1:] for n in line.split(","))
+
+
 @operation()
 def server_certificate(tls: TlsSettings, hostname: str):  # type: ignore[no-untyped-def]
-    if host.get_fact(FileExists, path=tls.cert_file):
+    names = tls.names or (hostname,)
+    existing = host.get_fact(CertificateNames, path=tls.cert_file)
+    if host.get_fact(FileExists, path=tls.cert_file) and existing == sorted(names):
         host.noop("server certificate exists")
         return
     ca_dir = PurePosixPath(tls.ca_file).parent
@@ -49,16 +63,22 @@ def server_certificate(tls: TlsSettings, hostname: str):  # type: ignore[no-unty
     yield f"install -d -m 755 {tls_dir}"
     yield (f"umask 077 && openssl req -new -newkey rsa:2048 -nodes -subj '/CN={hostname}' -keyout {tls.key_file}"
            f" -out {csr} 2>/dev/null")  # fmt: skip
-    yield (f"printf 'subjectAltName=DNS:{hostname}\\nextendedKeyUsage=serverAuth\\nbasicConstraints=CA:FALSE\\n'"
+    san = ",".join(f"DNS:{n}" for n in names)
+    yield (f"printf 'subjectAltName={san}\\nextendedKeyUsage=serverAuth\\nbasicConstraints=CA:FALSE\\n'"
            f" > {csr}.ext && openssl x509 -req -in {csr} -CA {tls.ca_file} -CAkey {ca_dir}/ca.key -CAcreateserial"
            f" -days {CERT_DAYS} -extfile {csr}.ext -out {tls.cert_file}.leaf 2>/dev/null")  # fmt: skip
     # Serve the chain (leaf then CA) so clients that only know the CA can build the path.
     yield f"cat {tls.cert_file}.leaf {tls.ca_file} > {tls.cert_file} && rm -f {tls.cert_file}.leaf {csr} {csr}.ext"
+    if existing:
+        # Re-issued for a changed set of names: daemons already running pick the new file up now.
+        yield "systemctl try-reload-or-restart postfix dovecot nginx"
 
 
 @deploy("TLS")
 def tls(settings: TlsSettings, hostname: str) -> None:
     apt.packages(name="Install OpenSSL", packages=["openssl", "ca-certificates"], no_recommends=True)
+    if settings.mode != "selfsigned":
+        return  # certbot mode: deploys/certbot.py obtains the files TlsSettings names
     local_ca(name="Create the local CA", ca_file=settings.ca_file)
     server_certificate(name=f"Issue the certificate for {hostname}", tls=settings, hostname=hostname)
     files.file(name="Protect the server key", path=settings.key_file, mode="600", user="root", group="root")

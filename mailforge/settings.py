@@ -80,6 +80,15 @@ class MailDomain:
 
 
 @dataclass(frozen=True)
+class CertbotSettings:
+    """Certbot mode: where to ask (an ACME directory) and which names to prove over HTTP-01."""
+
+    server: str  # ACME directory URL
+    email: str | None  # None: registered without an address (no expiry mail)
+    ca_bundle: str | None  # a PEM file on the control machine to trust for the ACME directory itself
+
+
+@dataclass(frozen=True)
 class TlsSettings:
     """Where every daemon finds the certificate; one object so Certbot can swap the files later."""
 
@@ -87,6 +96,32 @@ class TlsSettings:
     cert_file: str  # full chain, leaf first
     key_file: str
     ca_file: str  # the local CA's certificate, for clients to trust (self-signed mode)
+    # Every name the host serves (mail_hostname first): the certificate's subjectAltNames.
+    names: tuple[str, ...] = ()
+    certbot: CertbotSettings | None = None
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The web tier (deploys/nginx_php.py, postfixadmin_ui.py, webmail.py): names, apps, PHP-FPM pools."""
+
+    postfixadmin_hostname: str
+    webmail_hostname: str
+    webmail: str  # roundcube | rainloop | snappymail | none
+    superadmin: str  # PostfixAdmin superadmin login (a mail address)
+    superadmin_password: str | None  # from the environment; None: generated on the host
+    fpm_max_children: int
+    fpm_max_requests: int
+    hsts_max_age: int
+    # RainLoop/SnappyMail only: the pinned upstream release archive and its admin panel password.
+    webmail_version: str = ""
+    webmail_archive_url: str = ""
+    webmail_archive_sha256: str = ""
+    webmail_admin_password: str | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.postfixadmin_hostname,) + ((self.webmail_hostname,) if self.webmail != "none" else ())
 
 
 @dataclass(frozen=True)
@@ -160,6 +195,7 @@ class Settings:
     postfixadmin: PostfixAdminSettings
     dkim: DkimSettings
     dns: DnsSettings
+    web: WebSettings
 
     @property
     def mailboxes(self) -> tuple[Mailbox, ...]:
@@ -343,15 +379,105 @@ def _cross_checks(read: _Reader, domains: list[MailDomain]) -> None:
                     )
 
 
-def _tls(read: _Reader, hostname: str) -> TlsSettings:
+WEBMAILS = ("roundcube", "rainloop", "snappymail", "none")
+LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
+
+
+def _sibling(hostname: str, label: str) -> str:
+    """postfixadmin.example.org beside mail.example.org; under a two-label host name, below it."""
+    parent = hostname.split(".", 1)[1] if hostname.count(".") >= 2 else hostname
+    return f"{label}.{parent}"
+
+
+def _web(read: _Reader, hostname: str, domains: list[MailDomain]) -> WebSettings:
+    derived = hostname if FQDN_RE.match(hostname) else "mail.example.org"
+    pfa = read.fqdn("postfixadmin_hostname", "postfixadmin.example.org", read.get("postfixadmin_hostname")
+                    or _sibling(derived, "postfixadmin"))  # fmt: skip
+    webmail_name = read.fqdn("webmail_hostname", "webmail.example.org", read.get("webmail_hostname")
+                             or _sibling(derived, "webmail"))  # fmt: skip
+    webmail = read.string("webmail", "roundcube")
+    if webmail and webmail not in WEBMAILS:
+        read.problem("webmail", f"unknown webmail {webmail!r}", f"use one of {', '.join(WEBMAILS)}")
+    names = [hostname, pfa] + ([webmail_name] if webmail != "none" else [])
+    for key, name in (("postfixadmin_hostname", pfa), ("webmail_hostname", webmail_name)):
+        if name and names.count(name) > 1:
+            read.problem(key, f"{name} is also another name this host serves", "give each web app a name of its own")
+            break
+    first_domain = domains[0].domain if domains and domains[0].domain else "example.org"
+    superadmin = read.address("postfixadmin_superadmin", read.get("postfixadmin_superadmin") or f"admin@{first_domain}")
+    env = read.get("postfixadmin_superadmin_password_env")
+    password = _password(read, "postfixadmin_superadmin", {"password_env": env}) if env else None
+    version = archive = sha256 = ""
+    admin_password = None
+    if webmail in ("rainloop", "snappymail"):
+        version = read.string(f"{webmail}_version", "2.38.2")
+        archive = read.string(f"{webmail}_archive_url", "https://.../snappymail-2.38.2.tar.gz")
+        sha256 = read.string(f"{webmail}_archive_sha256", "64 hex digits").lower()
+        if sha256 and not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            read.problem(f"{webmail}_archive_sha256", "is not a SHA-256 digest", "paste the 64 hex digits of sha256sum")
+        if archive and not re.match(r"^(https?|file)://", archive):
+            read.problem(f"{webmail}_archive_url", f"{archive!r} is not a URL", "use https://... (or file:///path)")
+        admin_env = read.get(f"{webmail}_admin_password_env")
+        if admin_env:
+            admin_password = _password(read, f"{webmail}_admin", {"password_env": admin_env})
+    return WebSettings(
+        postfixadmin_hostname=pfa,
+        webmail_hostname=webmail_name,
+        webmail=webmail,
+        superadmin=superadmin,
+        superadmin_password=password,
+        fpm_max_children=read.integer("nginx_php_fpm_max_children", 2),
+        fpm_max_requests=read.integer("nginx_php_fpm_max_requests", 0),
+        hsts_max_age=read.integer("nginx_php_hsts_max_age", 0),
+        webmail_version=version,
+        webmail_archive_url=archive,
+        webmail_archive_sha256=sha256,
+        webmail_admin_password=admin_password,
+    )
+
+
+def _certbot(read: _Reader) -> CertbotSettings:
+    server = read.string("certbot_server", LETSENCRYPT)
+    if server and not server.startswith("https://"):
+        read.problem("certbot_server", f"{server!r} is not an https:// ACME directory URL", f"use {LETSENCRYPT!r}")
+    email = read.get("certbot_email")
+    if email:
+        email = read.address("certbot_email", email)
+    bundle = read.get("certbot_ca_bundle")
+    if bundle:
+        path = os.path.expanduser(str(bundle))
+        try:
+            with open(path) as pem:
+                if "BEGIN CERTIFICATE" not in pem.read():
+                    read.problem("certbot_ca_bundle", f"{bundle} holds no certificate", "point it at a CA's PEM file")
+        except OSError as exc:
+            read.problem("certbot_ca_bundle", f"cannot read {bundle}: {exc.strerror}", "fix the path (control machine)")
+        bundle = path
+    return CertbotSettings(server=server, email=email or None, ca_bundle=bundle or None)
+
+
+def _tls(read: _Reader, hostname: str, names: tuple[str, ...] = ()) -> TlsSettings:
     mode = read.string("tls_mode", "selfsigned")
-    if mode not in ("selfsigned",):
-        read.problem("tls_mode", f"unknown mode {mode!r}", "use 'selfsigned' (certbot arrives with the web tier)")
+    if mode not in ("selfsigned", "certbot"):
+        read.problem("tls_mode", f"unknown mode {mode!r}", "use 'selfsigned' (a local CA) or 'certbot' (ACME)")
+    if mode == "certbot":
+        # Certbot's layout: /etc/letsencrypt/live/<cert name>/ always links the current files.
+        # https://eff-certbot.readthedocs.io/en/stable/using.html#where-are-my-certificates
+        live = f"/etc/letsencrypt/live/{hostname}"
+        return TlsSettings(
+            mode=mode,
+            cert_file=f"{live}/fullchain.pem",
+            key_file=f"{live}/privkey.pem",
+            ca_file="/etc/ssl/certs/ca-certificates.crt",
+            names=names or (hostname,),
+            certbot=_certbot(read),
+        )
     return TlsSettings(
         mode=mode,
         cert_file=f"/etc/mailforge/tls/{hostname}.crt",
         key_file=f"/etc/mailforge/tls/{hostname}.key",
         ca_file="/etc/mailforge/ca/ca.crt",
+        names=names or (hostname,),
     )
 
 
@@ -487,7 +613,8 @@ def load_settings(
         vmail_gid=read.integer("dovecot_vmail_gid", 1000),
         mail_root=read.string("dovecot_mail_root", "/var/vmail"),
     )
-    tls = _tls(read, hostname)
+    web = _web(read, hostname, domains)
+    tls = _tls(read, hostname, (hostname, *web.names))
     scheme = read.string("postfixadmin_password_scheme", "ARGON2I")
     if scheme and scheme not in PASSWORD_SCHEMES:
         read.problem("postfixadmin_password_scheme", f"unsupported scheme {scheme!r}", f"use one of {PASSWORD_SCHEMES}")
@@ -503,4 +630,5 @@ def load_settings(
         postfixadmin=PostfixAdminSettings(password_scheme=scheme),
         dkim=dkim,
         dns=dns_settings,
+        web=web,
     )

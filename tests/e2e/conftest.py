@@ -23,6 +23,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.e2e)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing browser test's report lists the screenshots it saved (``item.screenshots``, test_web.py)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    shots = getattr(item, "screenshots", None)
+    if report.failed and shots:
+        report.sections.append(("screenshots", "\n".join(str(p) for p in shots)))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _needs_root() -> None:
     # e2e tests are the proof the product works: they fail loudly instead of skipping.

@@ -22,6 +22,26 @@ SETTINGS = load_settings(
     defaults(),
     environ={},
 )
+# Keys the web tier's templates read (nginx/, php/, roundcube/), as deploys/nginx_php.py and friends pass them.
+WEB_CONTEXT: dict[str, object] = {
+    "names": SETTINGS.tls.names,
+    "acme_root": "/var/www/acme",
+    "hostname": SETTINGS.base.hostname,
+    "landing": SETTINGS.web.webmail_hostname,
+    "hsts_max_age": 31536000,
+    "root": "/usr/share/postfixadmin/public",
+    "denied": ["/data"],
+    "app": "postfixadmin",
+    "pool_user": "postfixadmin",
+    "pool_group": "www-data",
+    "max_children": 16,
+    "start_servers": 4,
+    "min_spare": 2,
+    "max_spare": 8,
+    "max_requests": 500,
+    "php_admin": [("upload_max_filesize", "25M")],
+    "cafile": SETTINGS.tls.ca_file,
+}
 ALL = sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.j2"))
 
 
@@ -38,13 +58,14 @@ def render(name: str, **context: object) -> str:
         entries=[("example.org", "mail", "/etc/opendkim/keys/example.org/mail.private")],
         socket="local:/var/spool/postfix/opendkim/opendkim.sock",
         relay=SETTINGS.postfix.relay,
-        **context,
+        **{**WEB_CONTEXT, **context},
     )
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_template_starts_with_the_managed_header(name: str) -> None:
-    first = render(name).splitlines()[0]
+    lines = render(name).splitlines()
+    first = lines[1] if lines[0].startswith("#!") else lines[0]  # a script's header follows its shebang
     assert "Managed by mailforge (deploys/" in first and "local edits are overwritten" in first
 
 

@@ -1,0 +1,120 @@
+"""Certbot (tls_mode = "certbot"): one certificate for every name the host serves (TlsSettings.names),
+obtained over HTTP-01 through Nginx's ACME webroot and renewed by Debian's certbot.timer. A deploy hook
+reloads Postfix, Dovecot and Nginx after every renewal, so each daemon serves the new certificate.
+
+Before Certbot runs, the control machine checks what the ACME server will: that every name resolves and that
+port 80 of that address serves a probe file from the webroot. A name that does not resolve or a closed port
+80 stops the run with the name, the cause and the fix, instead of Certbot's rate-limited failed orders.
+https://eff-certbot.readthedocs.io/en/stable/using.html#webroot
+"""
+
+from __future__ import annotations
+
+import http.client
+import secrets
+from io import StringIO
+
+import dns.exception
+import dns.resolver
+from pyinfra import host
+from pyinfra.api import FunctionCommand, StringCommand, deploy, operation
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.operations import apt, files, systemd
+
+from deploys.nginx_php import ACME_ROOT
+from deploys.templating import template
+from deploys.tls import CertificateNames
+from mailforge.settings import TlsSettings
+
+DEFAULTS = {
+    # ACME directory (Let's Encrypt production); tests point it at a local pebble.
+    "certbot_server": "https://acme-v02.api.letsencrypt.org/directory",
+    # Account address for expiry notices; unset: registered without one.
+    "certbot_email": None,
+    # A PEM file on the control machine to trust for the ACME directory's own HTTPS (a private ACME server).
+    "certbot_ca_bundle": None,
+}
+
+CA_BUNDLE = "/etc/mailforge/certbot/acme-ca.pem"
+# Certbot runs every executable here after each successful renewal.
+# https://eff-certbot.readthedocs.io/en/stable/using.html#renewing-certificates
+HOOK = "/etc/letsencrypt/renewal-hooks/deploy/mailforge-reload"
+DROP_IN = "/etc/systemd/system/certbot.service.d/mailforge.conf"
+PROBE_DIR = f"{ACME_ROOT}/.well-known/acme-challenge"
+
+
+def check_reachable(names: tuple[str, ...], probe: str, token: str, nameservers: tuple[tuple[str, int], ...]) -> None:
+    """What HTTP-01 validation needs, checked from the control machine: each name resolves (A), and port 80
+    of its address serves the probe from the webroot. Raises with the name, the cause and the fix."""
+    resolver = dns.resolver.Resolver(configure=not nameservers)
+    if nameservers:
+        resolver.nameservers = [ip for ip, _ in nameservers]
+        resolver.port = nameservers[0][1]
+    problems = []
+    for name in names:
+        try:
+            address = resolver.resolve(name, "A", lifetime=10)[0].to_text()
+        except (dns.exception.DNSException, IndexError) as exc:
+            problems.append(f"{name} does not resolve ({exc.__class__.__name__}); fix: publish an A record for "
+                            f"{name} pointing at this host (see `mailforge dns records`)")  # fmt: skip
+            continue
+        conn = http.client.HTTPConnection(address, 80, timeout=10)
+        try:
+            conn.request("GET", f"/.well-known/acme-challenge/{probe}", headers={"Host": name})
+            reply = conn.getresponse()
+            body = reply.read().decode(errors="replace").strip()
+            if reply.status != 200 or body != token:
+                problems.append(f"http://{name}/.well-known/acme-challenge/ ({address}) answered {reply.status} "
+                                "without the probe; fix: make sure this host's Nginx serves port 80 at that "
+                                "address (no other server or proxy in front of it)")  # fmt: skip
+        except OSError as exc:
+            problems.append(f"port 80 of {name} ({address}) is unreachable: {exc}; fix: open port 80 to the "
+                            "Internet (ACME's HTTP-01 challenge connects to it)")  # fmt: skip
+        finally:
+            conn.close()
+    if problems:
+        raise PyinfraError("Certbot cannot validate this host:\n  - " + "\n  - ".join(problems))
+
+
+@operation()
+def obtain(tls: TlsSettings, hostname: str, nameservers: tuple[tuple[str, int], ...]):  # type: ignore[no-untyped-def]
+    assert tls.certbot is not None
+    if host.get_fact(CertificateNames, path=tls.cert_file) == sorted(tls.names):
+        host.noop(f"the certificate for {', '.join(tls.names)} exists (renewed by certbot.timer)")
+        return
+    probe, token = "mailforge-probe", secrets.token_hex(16)
+    yield f"printf '%s\\n' {token} > {PROBE_DIR}/{probe}"
+    yield FunctionCommand(check_reachable, (tls.names, probe, token, nameservers), {})
+    yield f"rm -f {PROBE_DIR}/{probe}"
+    account = ["--email", tls.certbot.email] if tls.certbot.email else ["--register-unsafely-without-email"]
+    env = [f"REQUESTS_CA_BUNDLE={CA_BUNDLE}"] if tls.certbot.ca_bundle else []
+    domains = [part for name in tls.names for part in ("-d", name)]
+    # --expand: a changed set of names replaces the certificate under the same name (same file paths).
+    yield StringCommand(*env, "certbot", "certonly", "--non-interactive", "--agree-tos", *account,
+                        "--server", tls.certbot.server, "--webroot", "-w", ACME_ROOT, "--cert-name", hostname,
+                        "--expand", *domains)  # fmt: skip
+    # The first certificate, or new names: daemons already running switch to it now (renewals use the hook).
+    yield HOOK
+
+
+@deploy("Certbot")
+def certbot(tls: TlsSettings, hostname: str, nameservers: tuple[tuple[str, int], ...]) -> None:
+    if tls.certbot is None:
+        return
+    apt.packages(name="Install Certbot", packages=["certbot"], no_recommends=True)
+    if tls.certbot.ca_bundle:
+        files.directory(name="Directory for the ACME server's CA", path="/etc/mailforge/certbot", mode="755")
+        files.put(name="Trust the ACME server's CA", src=tls.certbot.ca_bundle, dest=CA_BUNDLE, mode="644")
+        # Certbot talks to the ACME server through python-requests, which reads REQUESTS_CA_BUNDLE; the timer's
+        # renewals need the same trust as this first run.
+        dropin = files.put(
+            name="Renewals trust the ACME server's CA",
+            src=StringIO(f"[Service]\nEnvironment=REQUESTS_CA_BUNDLE={CA_BUNDLE}\n"),
+            dest=DROP_IN,
+            mode="644",
+        )
+        systemd.daemon_reload(name="Reload systemd units", _if=dropin.did_change)
+    files.directory(name="Certbot's deploy hook directory", path=HOOK.rsplit("/", 1)[0], mode="755")
+    template(HOOK, component="certbot", mode="755")
+    obtain(name=f"Certificate for {', '.join(tls.names)}", tls=tls, hostname=hostname, nameservers=nameservers)
+    systemd.service(name="Renew with certbot.timer", service="certbot.timer", running=True, enabled=True)

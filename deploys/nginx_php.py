@@ -1,0 +1,134 @@
+"""Nginx and PHP-FPM: the web tier every web app (PostfixAdmin's UI, the webmail) runs behind.
+
+Port 80 answers the ACME HTTP-01 challenge from a webroot and redirects everything else to HTTPS; port 443
+serves one server block per app, TLS 1.2+ only, with HSTS and security headers (the snippet
+/etc/nginx/snippets/mailforge-tls.conf). Each app runs in a PHP-FPM pool of its own (own Unix user where the
+app's Debian packaging allows it). `nginx -t` and `php-fpm8.2 -t` accept the configuration before any reload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyinfra.api import deploy
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import apt, files, server, systemd
+
+from deploys.templating import TEMPLATES, header, template
+from mailforge.settings import TlsSettings, WebSettings
+
+DEFAULTS = {
+    # PHP-FPM processes per app pool at most (Debian's www pool: 5). Each is ~30-60 MB of RAM.
+    "nginx_php_fpm_max_children": 16,
+    # A worker is recycled after this many requests (0: never), bounding leaks in long-running PHP.
+    "nginx_php_fpm_max_requests": 500,
+    # Strict-Transport-Security max-age in seconds (one year; 0 sends max-age=0, turning HSTS off).
+    "nginx_php_hsts_max_age": 31536000,
+}
+
+PHP = "8.2"  # Debian 12's PHP
+FPM = f"php{PHP}-fpm"
+PACKAGES = ["nginx", FPM, f"php{PHP}-cli"]
+# Certbot's --webroot writes tokens to <webroot>/.well-known/acme-challenge/.
+ACME_ROOT = "/var/www/acme"
+SITES = "/etc/nginx/sites-available"
+
+
+def socket(app: str) -> str:
+    return f"/run/php/{FPM}-{app}.sock"
+
+
+@deploy("Nginx and PHP-FPM")
+def nginx_php(web: WebSettings, tls: TlsSettings) -> None:
+    # Debian's PostfixAdmin depends on "apache2 | httpd": a host provisioned before the web tier existed got
+    # Apache, which holds port 80.
+    apt.packages(name="Remove Apache", packages=["apache2"], present=False)
+    apt.packages(name="Install Nginx and PHP-FPM", packages=PACKAGES, no_recommends=True)
+    files.directory(name="ACME challenge webroot", path=f"{ACME_ROOT}/.well-known/acme-challenge", mode="755")
+    changes = [
+        # Debian's default site would answer port 80 for every name, ahead of the ACME webroot.
+        files.link(name="Disable Debian's default site", path="/etc/nginx/sites-enabled/default", present=False),
+        *site("mailforge", names=tls.names, acme_root=ACME_ROOT),
+    ]
+    systemd.service(name="Run PHP-FPM", service=FPM, running=True, enabled=True)
+    activate(changes, [])
+
+
+@deploy("Nginx HTTPS")
+def https(web: WebSettings, tls: TlsSettings, hostname: str) -> None:
+    """The TLS snippet every 443 server block includes, and the default 443 server (mail_hostname)."""
+    changes = [
+        template(
+            "/etc/nginx/snippets/mailforge-tls.conf",
+            component="nginx_php",
+            tls=tls,
+            hsts_max_age=web.hsts_max_age,
+        ),
+        *site(
+            "mailforge-https",
+            hostname=hostname,
+            landing=web.webmail_hostname if web.webmail != "none" else web.postfixadmin_hostname,
+        ),
+    ]
+    activate(changes, [])
+
+
+def site(name: str, **context: object) -> list[OperationMeta]:
+    """/etc/nginx/sites-available/<name>.conf from its template, enabled by a link as Debian does."""
+    return [
+        template(f"{SITES}/{name}.conf", component="nginx_php", **context),
+        files.link(
+            name=f"Enable the {name} site",
+            path=f"/etc/nginx/sites-enabled/{name}.conf",
+            target=f"{SITES}/{name}.conf",
+        ),
+    ]
+
+
+def pool(app: str, user: str, group: str, web: WebSettings, **php_admin: str) -> list[OperationMeta]:
+    """A PHP-FPM pool for one app: its own socket (only Nginx may connect) and its own process user."""
+    dest = f"/etc/php/{PHP}/fpm/pool.d/{app}.conf"
+    children = web.fpm_max_children
+    written = files.template(
+        name=f"Write {dest}",
+        src=str(TEMPLATES / f"php/{PHP}/fpm/pool.d/pool.conf.j2"),
+        dest=dest,
+        mode="644",
+        managed_header=header("nginx_php", ";"),
+        app=app,
+        pool_user=user,
+        pool_group=group,
+        socket=socket(app),
+        # pm = dynamic, sized from max_children the way Debian's defaults relate (5 -> 2 / 1 / 3).
+        max_children=children,
+        start_servers=max(2, children // 4),
+        min_spare=max(1, children // 8),
+        max_spare=max(2, children // 2),
+        max_requests=web.fpm_max_requests,
+        php_admin=sorted(php_admin.items()),
+    )
+    # Debian's www pool runs as www-data for nobody once every app has its own pool.
+    www = files.file(name="Remove Debian's www pool", path=f"/etc/php/{PHP}/fpm/pool.d/www.conf", present=False)
+    return [written, www]
+
+
+def activate(changes: Sequence[OperationMeta], pools: Sequence[OperationMeta]) -> None:
+    """Validate, then reload Nginx (and PHP-FPM for pool changes), only when something changed."""
+    server.shell(
+        name="Check the PHP-FPM configuration",
+        commands=[f"php-fpm{PHP} -t"],
+        _if=lambda: any(op.did_change() for op in pools),
+    )
+    systemd.service(
+        name="Reload PHP-FPM", service=FPM, running=True, reloaded=True,
+        _if=lambda: any(op.did_change() for op in pools),
+    )  # fmt: skip
+    server.shell(
+        name="Check the Nginx configuration",
+        commands=["nginx -t -q"],
+        _if=lambda: any(op.did_change() for op in changes),
+    )
+    systemd.service(name="Run Nginx", service="nginx", running=True, enabled=True)
+    systemd.service(
+        name="Reload Nginx", service="nginx", reloaded=True, _if=lambda: any(op.did_change() for op in changes)
+    )

@@ -1,0 +1,417 @@
+"""Issue 4: the web tier and TLS. Nginx + PHP-FPM serve PostfixAdmin's UI and the webmail over HTTPS only
+(HTTP redirects, except the ACME challenge), with HSTS and security headers, TLS 1.2+, setup.php out of
+reach, one PHP-FPM pool per app under its own user; the superadmin is created from settings.
+
+One host ("web", mail_hostname web.example.test, so postfixadmin.example.test and webmail.example.test)
+deployed once for the module with the local CA; HTTP clients connect to its address with the name as SNI
+and Host header, trusting the host's CA.
+"""
+
+from __future__ import annotations
+
+import http.client
+import shlex
+import socket
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mailforge.provision import DeployResult, run_deploy, write_inventory
+from mailforge.testhost import Host, StateDir
+from tests.e2e.conftest import infra
+from tests.e2e.mail import DEPLOY_ENV, Server, fetch, message, server_of, smtp
+from tests.e2e.mail import server_data as mail_server_data
+
+MAIL_NAME = "web.example.test"
+PFA_NAME = "postfixadmin.example.test"
+WEBMAIL_NAME = "webmail.example.test"
+NAMES = [MAIL_NAME, PFA_NAME, WEBMAIL_NAME]
+SUPERADMIN = "admin@example.test"
+SUPERADMIN_PASSWORD = "Admin-Horse-42-staple"
+SUPERADMIN_ENV = "MAILFORGE_E2E_WEB_ADMIN_PASSWORD"
+ENV = {**DEPLOY_ENV, SUPERADMIN_ENV: SUPERADMIN_PASSWORD}
+
+
+def web_data() -> dict[str, Any]:
+    return {
+        **mail_server_data(MAIL_NAME, {}),
+        "postfixadmin_superadmin": SUPERADMIN,
+        "postfixadmin_superadmin_password_env": SUPERADMIN_ENV,
+    }
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+def get(
+    server: Server, name: str, path: str = "/", *, tls: bool = True, context: ssl.SSLContext | None = None
+) -> Response:
+    """GET http(s)://NAME/PATH from the host's address, with NAME as SNI and Host header (no DNS needed)."""
+    if tls:
+        ctx = context or ssl.create_default_context(cafile=server.cafile)
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(server.address, 443, timeout=15, context=ctx)
+        raw = socket.create_connection((server.address, 443), timeout=15)
+        conn.sock = ctx.wrap_socket(raw, server_hostname=name)
+    else:
+        conn = http.client.HTTPConnection(server.address, 80, timeout=15)
+    try:
+        conn.request("GET", path, headers={"Host": name, "User-Agent": "mailforge-e2e"})
+        reply = conn.getresponse()
+        headers = {k.lower(): v for k, v in reply.getheaders()}
+        return Response(reply.status, headers, reply.read().decode(errors="replace"))
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def web_host(make_host) -> Host:  # type: ignore[no-untyped-def]
+    return make_host("web")
+
+
+@pytest.fixture(scope="module")
+def inventory(web_host: Host, module_tmp: Path, state: StateDir) -> Path:
+    entry = (web_host.name, web_host.address, web_data())
+    return write_inventory(module_tmp / "web_inventory.py", [entry], state.ssh_key)
+
+
+@pytest.fixture(scope="module")
+def deployed(inventory: Path) -> DeployResult:
+    result = run_deploy(inventory, env=ENV)
+    assert result.ok, result.explain()
+    return result
+
+
+@pytest.fixture(scope="module")
+def server(deployed: DeployResult, web_host: Host, module_tmp: Path) -> Server:
+    return server_of(web_host, MAIL_NAME, module_tmp)
+
+
+@pytest.fixture(scope="module")
+def web(deployed: DeployResult, web_host: Host):  # type: ignore[no-untyped-def]
+    return infra(web_host)
+
+
+# --- the host -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("port", [80, 443])
+def test_web_ports_listen(web, port: int) -> None:  # type: ignore[no-untyped-def]
+    assert web.socket(f"tcp://0.0.0.0:{port}").is_listening
+
+
+@pytest.mark.parametrize("service", ["nginx", "php8.2-fpm"])
+def test_web_services_active_and_enabled(web, service: str) -> None:  # type: ignore[no-untyped-def]
+    assert web.service(service).is_running
+    assert web.service(service).is_enabled
+
+
+@pytest.mark.parametrize(("pool", "user"), [("postfixadmin", "postfixadmin"), ("roundcube", "roundcube")])
+def test_each_app_has_its_own_php_pool_user(web, pool: str, user: str) -> None:  # type: ignore[no-untyped-def]
+    processes = web.check_output("ps -C php-fpm8.2 -o user:32=,args=").splitlines()
+    users = {line.split()[0] for line in processes if line.endswith(f"pool {pool}")}
+    assert users == {user}
+
+
+def test_debian_www_pool_is_gone(web) -> None:  # type: ignore[no-untyped-def]
+    assert not web.file("/etc/php/8.2/fpm/pool.d/www.conf").exists
+
+
+@pytest.mark.parametrize(
+    ("path", "mode", "user", "group"),
+    [
+        ("/var/cache/postfixadmin/templates_c", 0o700, "postfixadmin", "root"),
+        ("/etc/postfixadmin/setup_password.inc.php", 0o640, "root", "www-data"),
+        ("/etc/roundcube/debian-db.php", 0o640, "root", "www-data"),
+        ("/etc/roundcube/mailforge.inc.php", 0o640, "root", "www-data"),
+        ("/var/lib/roundcube/temp", 0o750, "roundcube", "roundcube"),
+    ],
+)
+def test_web_files_are_protected(web, path: str, mode: int, user: str, group: str) -> None:  # type: ignore[no-untyped-def]
+    f = web.file(path)
+    assert (f.mode, f.user, f.group) == (mode, user, group)
+
+
+def test_setup_password_is_stored_only_as_a_bcrypt_hash(web) -> None:  # type: ignore[no-untyped-def]
+    stored = web.file("/etc/postfixadmin/setup_password.inc.php").content_string
+    assert "$CONF['setup_password'] = '$2y$" in stored
+    # PostfixAdmin itself reads the hash (not the default 'changeme').
+    php = "require '/usr/share/postfixadmin/config.inc.php'; echo substr($CONF['setup_password'], 0, 4);"
+    assert web.check_output(f"cd /usr/share/postfixadmin && php -r {shlex.quote(php)}") == "$2y$"
+
+
+def test_superadmin_is_created_from_settings(web) -> None:  # type: ignore[no-untyped-def]
+    query = f"SELECT superadmin, active FROM postfixadmin.admin WHERE username='{SUPERADMIN}'"
+    assert web.check_output(f'mysql -N -e "{query}"').split() == ["1", "1"]
+
+
+def test_roundcube_database_is_in_mariadb(web) -> None:  # type: ignore[no-untyped-def]
+    assert int(web.check_output("mysql -N -e 'SELECT COUNT(*) FROM information_schema.tables "
+                                "WHERE table_schema=\"roundcube\"'")) > 5  # fmt: skip
+
+
+# --- HTTP and HTTPS -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_http_redirects_to_https(server: Server, name: str) -> None:
+    reply = get(server, name, "/some/path?x=1", tls=False)
+    assert reply.status == 301
+    assert reply.headers["location"] == f"https://{name}/some/path?x=1"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_acme_challenge_is_served_over_plain_http(server: Server, web_host: Host, name: str) -> None:
+    web_host.run("echo probe-token > /var/www/acme/.well-known/acme-challenge/e2e-probe")
+    reply = get(server, name, "/.well-known/acme-challenge/e2e-probe", tls=False)
+    assert (reply.status, reply.body.strip()) == (200, "probe-token")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_certificate_names_each_host_and_verifies(server: Server, name: str) -> None:
+    context = ssl.create_default_context(cafile=server.cafile)  # the name is checked too
+    with (
+        socket.create_connection((server.address, 443), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=name) as tls,
+    ):
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+@pytest.mark.parametrize(
+    ("version", "accepted"),
+    [
+        (ssl.TLSVersion.TLSv1, False),
+        (ssl.TLSVersion.TLSv1_1, False),
+        (ssl.TLSVersion.TLSv1_2, True),
+        (ssl.TLSVersion.TLSv1_3, True),
+    ],
+    ids=["1.0", "1.1", "1.2", "1.3"],
+)
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+def test_tls_below_1_2_is_refused_on_443(server: Server, version: ssl.TLSVersion, accepted: bool) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    # Let this client offer the old protocols at all (OpenSSL 3 refuses them at its default security level).
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    context.minimum_version = context.maximum_version = version
+    raw = socket.create_connection((server.address, 443), timeout=10)
+    try:
+        if accepted:
+            with context.wrap_socket(raw, server_hostname=WEBMAIL_NAME) as tls:
+                assert tls.version() == version.name.replace("_", ".")
+        else:
+            with pytest.raises(ssl.SSLError), context.wrap_socket(raw, server_hostname=WEBMAIL_NAME):
+                pass
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_https_sends_hsts_and_security_headers(server: Server, name: str) -> None:
+    headers = get(server, name, "/").headers
+    assert headers["strict-transport-security"] == "max-age=31536000"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "SAMEORIGIN"
+    assert headers["referrer-policy"] == "same-origin"
+    assert "server" not in headers or "/" not in headers["server"]  # no version
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "marker"),
+    [(PFA_NAME, "/login.php", "fUsername"), (WEBMAIL_NAME, "/", "rcmloginuser")],
+    ids=["postfixadmin", "roundcube"],
+)
+def test_login_page_is_served(server: Server, name: str, path: str, marker: str) -> None:
+    reply = get(server, name, path)
+    assert reply.status == 200
+    assert marker in reply.body
+
+
+def test_mail_hostname_lands_on_the_webmail(server: Server) -> None:
+    reply = get(server, MAIL_NAME, "/")
+    assert (reply.status, reply.headers["location"]) == (302, f"https://{WEBMAIL_NAME}/")
+
+
+@pytest.mark.parametrize("path", ["/setup.php", "/upgrade.php", "/setup.php?x=1"])
+def test_postfixadmin_setup_is_unreachable(server: Server, path: str) -> None:
+    assert get(server, PFA_NAME, path).status in (403, 404)
+
+
+@pytest.mark.parametrize(
+    "path", ["/config/config.inc.php", "/temp/", "/logs/errors.log", "/SQL/mysql.initial.sql", "/installer/"]
+)
+def test_roundcube_internals_are_not_served(server: Server, path: str) -> None:
+    assert get(server, WEBMAIL_NAME, path).status in (403, 404)
+
+
+# --- in a browser: PostfixAdmin creates a mailbox, mail arrives, the webmail shows it -----------------
+# Debian's chromium and chromium-driver, headless, driven by Selenium. The host's names resolve to its
+# address through --host-resolver-rules and every other name to nothing, so the browser reaches no other
+# host. It is told to ignore certificate errors: the certificate of each name is verified separately, with
+# Python's ssl against the host's CA (test_certificate_names_each_host_and_verifies).
+
+UI_DOMAIN = "browser.test"
+UI_MAILBOX = f"dana@{UI_DOMAIN}"
+UI_PASSWORD = "Browser-Horse-42-lamp"
+
+
+class Browser:
+    """One headless Chromium; every step leaves a screenshot under the module's tmp dir."""
+
+    def __init__(self, address: str, directory: Path) -> None:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.shots: list[Path] = []
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        rules = ", ".join(f"MAP {n} {address}" for n in (PFA_NAME, WEBMAIL_NAME))
+        for flag in (
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-default-apps",
+            "--disable-extensions",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--ignore-certificate-errors",
+            "--window-size=1280,900",
+            f"--user-data-dir={directory / 'profile'}",
+            f"--host-resolver-rules={rules}, MAP * ~NOTFOUND",
+        ):
+            options.add_argument(flag)
+        self.driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+        self.driver.set_page_load_timeout(60)
+
+    def shot(self, name: str) -> Path:
+        path = self.directory / f"{len(self.shots):02d}-{name}.png"
+        self.driver.save_screenshot(str(path))
+        self.shots.append(path)
+        return path
+
+    def open(self, url: str, step: str) -> None:
+        self.driver.get(url)
+        self.shot(step)
+
+    def fill(self, fields: dict[str, str]) -> None:
+        from selenium.webdriver.common.by import By
+
+        for name, value in fields.items():
+            element = self.driver.find_element(By.NAME, name)
+            element.clear()
+            element.send_keys(value)
+
+    def submit(self, css: str, step: str) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.driver.find_element(By.CSS_SELECTOR, css).click()
+        self.shot(step)
+
+    def wait_for_text(self, text: str, step: str, timeout: float = 30) -> bool:
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        try:
+            WebDriverWait(self.driver, timeout).until(lambda d: text in d.find_element("tag name", "body").text)
+            return True
+        except TimeoutException:
+            return False
+        finally:
+            self.shot(step)
+
+    def quit(self) -> None:
+        self.driver.quit()
+
+
+@pytest.fixture(scope="module")
+def browser(server: Server, module_tmp: Path) -> Iterator[Browser]:
+    chrome = Browser(server.address, module_tmp / "browser")
+    yield chrome
+    chrome.quit()
+
+
+@pytest.fixture(autouse=True)
+def _screenshots_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Attach the browser's screenshots to a failing test's report (conftest's makereport hook lists them)."""
+    if "browser" in request.fixturenames:
+        chrome: Browser = request.getfixturevalue("browser")
+        request.node.screenshots = chrome.shots  # type: ignore[attr-defined]  # filled as the test runs
+    yield
+
+
+@pytest.fixture(scope="module")
+def admin_logged_in(browser: Browser) -> bool:
+    browser.open(f"https://{PFA_NAME}/login.php", "postfixadmin-login")
+    browser.fill({"fUsername": SUPERADMIN, "fPassword": SUPERADMIN_PASSWORD})
+    browser.submit("button[name=submit]", "postfixadmin-logged-in")
+    return browser.wait_for_text("Admin List", "postfixadmin-main")
+
+
+@pytest.fixture(scope="module")
+def ui_mailbox(browser: Browser, admin_logged_in: bool) -> str:
+    assert admin_logged_in, f"the superadmin could not log in; screenshots: {browser.shots}"
+    browser.open(f"https://{PFA_NAME}/edit.php?table=domain", "new-domain-form")
+    browser.fill({"value[domain]": UI_DOMAIN, "value[description]": "made in the browser"})
+    browser.submit("input[name=submit]", "domain-added")
+    browser.open(f"https://{PFA_NAME}/edit.php?table=mailbox&domain={UI_DOMAIN}", "new-mailbox-form")
+    browser.fill({
+        "value[local_part]": UI_MAILBOX.split("@")[0],
+        "value[password]": UI_PASSWORD,
+        "value[password2]": UI_PASSWORD,
+        "value[name]": "Dana Browser",
+        "value[quota]": "10",
+    })  # fmt: skip
+    browser.submit("input[name=submit]", "mailbox-added")
+    return UI_MAILBOX
+
+
+def test_superadmin_logs_into_postfixadmin(admin_logged_in: bool) -> None:
+    assert admin_logged_in
+
+
+def test_postfixadmin_ui_creates_the_domain_and_mailbox(web, ui_mailbox: str) -> None:  # type: ignore[no-untyped-def]
+    query = f"SELECT COUNT(*) FROM postfixadmin.mailbox WHERE username='{ui_mailbox}' AND active=1"
+    assert web.check_output(f'mysql -N -e "{query}"') == "1"
+
+
+@pytest.fixture(scope="module")
+def ui_message(server: Server, ui_mailbox: str) -> str:
+    msg = message("sender@remote.test", ui_mailbox)
+    with smtp(server) as client:
+        client.send_message(msg)
+    return str(msg["Subject"])
+
+
+def test_mail_to_the_mailbox_made_in_the_ui_arrives(server: Server, ui_mailbox: str, ui_message: str) -> None:
+    assert fetch(server, ui_mailbox, UI_PASSWORD, ui_message) is not None
+
+
+def test_webmail_shows_the_message(browser: Browser, server: Server, ui_mailbox: str, ui_message: str) -> None:
+    fetch(server, ui_mailbox, UI_PASSWORD, ui_message)  # delivered before the browser looks
+    browser.open(f"https://{WEBMAIL_NAME}/", "webmail-login")
+    browser.fill({"_user": ui_mailbox, "_pass": UI_PASSWORD})
+    browser.submit("#rcmloginsubmit", "webmail-logged-in")
+    assert browser.wait_for_text(ui_message, "webmail-inbox"), f"subject not on screen; screenshots: {browser.shots}"
+
+
+# --- deploy behaviour ------------------------------------------------------------------------------
+
+
+def test_second_deploy_changes_nothing(deployed: DeployResult, inventory: Path) -> None:
+    again = run_deploy(inventory, env=ENV)
+    assert again.ok, again.explain()
+    assert again.changed == 0, again.explain()
