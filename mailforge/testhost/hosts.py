@@ -243,7 +243,8 @@ def _sigint_deferred() -> Iterator[None]:
 def _prepare_rootfs(state: StateDir, record: HostRecord, base: Path) -> Path:
     rootfs = state.host_dir(record.name) / "rootfs"
     rootfs.mkdir(mode=0o755)
-    processes.run(["tar", "-C", str(rootfs), "--numeric-owner", "-xpf", str(base)], what="unpacking the base image")
+    if not _mount_overlay(rootfs, base):
+        processes.run(["tar", "-C", str(rootfs), "--numeric-owner", "-xpf", str(base)], what="unpacking the base image")
     etc = rootfs / "etc"
     (etc / "hostname").write_text(record.name + "\n")
     (etc / "hosts").write_text(
@@ -260,6 +261,23 @@ def _prepare_rootfs(state: StateDir, record: HostRecord, base: Path) -> Path:
     (ssh_dir / "authorized_keys").write_text(public)
     (ssh_dir / "authorized_keys").chmod(0o600)
     return rootfs
+
+
+def _mount_overlay(rootfs: Path, base: Path) -> bool:
+    """The host's root as an overlay of the shared unpacked image: instant, and only changes use disk.
+
+    Falls back to unpacking the tarball where overlayfs is missing. `down` unmounts it (`_mounts_under`).
+    https://docs.kernel.org/filesystems/overlayfs.html
+    """
+    lower = base.with_suffix(".d")
+    if not (lower / ".complete").exists():
+        return False
+    upper, work = rootfs.parent / "upper", rootfs.parent / "work"
+    upper.mkdir(mode=0o755)
+    work.mkdir(mode=0o700)
+    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    mounted = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(rootfs)], capture_output=True)
+    return mounted.returncode == 0
 
 
 def _start(state: StateDir, record: HostRecord, rootfs: Path) -> None:
@@ -313,7 +331,8 @@ def up(
         with state.locked():  # one debootstrap at a time per state directory
             state.ensure_ssh_key()
             base = image.ensure_base_image(state, log=log)
-        with network.machine_lock():  # the table is shared by every state directory
+        with network.machine_lock():  # the table, and an image's unpacked tree, are shared machine-wide
+            image.ensure_base_tree(base)
             network.ensure_nft_table()
         rootfs = _prepare_rootfs(state, record, base)
         network.create(record.netns, record.veth, record.index)

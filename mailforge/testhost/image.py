@@ -99,6 +99,10 @@ def ensure_base_image(state: StateDir, *, log=print) -> Path:  # type: ignore[no
     for old in state.images_dir.glob("base-*.tar"):
         if old != image:
             old.unlink()
+    mounts = Path("/proc/self/mounts").read_text()
+    for old_tree in state.images_dir.glob("base-*.d"):
+        if old_tree != image.with_suffix(".d") and str(old_tree) not in mounts:  # hosts may still run on it
+            shutil.rmtree(old_tree, ignore_errors=True)
     return image
 
 
@@ -117,3 +121,15 @@ def _finish_rootfs(rootfs: Path, sources: str) -> None:
     (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True)
     # No host tty to log in on: the console getty only fills console.log with prompts.
     (rootfs / "etc/systemd/system/console-getty.service").symlink_to("/dev/null")
+
+
+def ensure_base_tree(image: Path) -> Path:
+    """The image unpacked once beside its tarball: the shared, read-only lower layer of every host's rootfs."""
+    tree = image.with_suffix(".d")
+    if (tree / ".complete").exists():
+        return tree
+    shutil.rmtree(tree, ignore_errors=True)
+    tree.mkdir()
+    processes.run(["tar", "-C", str(tree), "--numeric-owner", "-xpf", str(image)], what="unpacking the base image")
+    (tree / ".complete").touch()
+    return tree
