@@ -171,7 +171,7 @@ def _leftovers(state: StateDir, host: Host) -> list[str]:
 
 def test_down_leaves_nothing(make_host, state: StateDir) -> None:  # type: ignore[no-untyped-def]
     host = make_host("fnd-c")
-    assert _leftovers(state, host) == ["netns", "veth", "state dir / rootfs", "process"]  # the probe sees them
+    assert _leftovers(state, host) == ["netns", "veth", "state dir / rootfs", "process", "mount"]  # all seen
     assert hosts.down(host.name, state=state)
     assert _leftovers(state, host) == []
     # The shared nftables table goes with the machine's last host (of any state directory), and only then.
