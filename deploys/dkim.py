@@ -13,9 +13,10 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import FactBase, QuoteString, StringCommand, deploy, operation
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, files
 
 from deploys.facts import FileExists
+from deploys.service import check_then_reload
 from deploys.templating import template
 from mailforge.settings import DkimSettings
 
@@ -89,17 +90,6 @@ def dkim(settings: DkimSettings, domains: tuple[str, ...]) -> list[OperationMeta
         template("/etc/opendkim/signing.table", component="dkim", entries=entries),
         template("/etc/opendkim/trusted.hosts", component="dkim"),
     ]
-    server.shell(
-        name="Check the OpenDKIM configuration",
-        commands=["opendkim -n"],
-        _if=lambda: any(op.did_change() for op in changes + keys),
-    )
-    systemd.service(name="Run OpenDKIM", service="opendkim", running=True, enabled=True)
-    systemd.service(
-        name="Restart OpenDKIM",
-        service="opendkim",
-        # OpenDKIM reads its key and signing tables at start; a reload (USR1) rereads opendkim.conf only.
-        restarted=True,
-        _if=lambda: any(op.did_change() for op in changes + keys),
-    )
+    # OpenDKIM reads its key and signing tables at start only; a reload (USR1) rereads opendkim.conf alone.
+    check_then_reload("OpenDKIM", "opendkim", "opendkim -n", [*changes, *keys], restart=True)
     return keys

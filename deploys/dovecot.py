@@ -7,8 +7,9 @@ from PostfixAdmin's tables, Maildirs under /var/vmail/<domain>/<user> owned by t
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, files, server
 
+from deploys.service import check_then_reload
 from deploys.templating import template
 from mailforge.settings import DovecotSettings, TlsSettings
 
@@ -61,15 +62,4 @@ def dovecot(settings: DovecotSettings, tls: TlsSettings, database: str) -> None:
             database=database,
         )
     )
-    server.shell(
-        name="Check the Dovecot configuration",
-        commands=["doveconf -n > /dev/null"],
-        _if=lambda: any(op.did_change() for op in changes),
-    )
-    systemd.service(name="Run Dovecot", service="dovecot", running=True, enabled=True)
-    systemd.service(
-        name="Reload Dovecot",
-        service="dovecot",
-        reloaded=True,
-        _if=lambda: any(op.did_change() for op in changes),
-    )
+    check_then_reload("Dovecot", "dovecot", "doveconf -n > /dev/null", changes)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from io import StringIO
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, files, server
 
+from deploys.service import check_then_reload
 from deploys.templating import template
 from mailforge.settings import PostfixSettings, RelaySettings, TlsSettings
 
@@ -83,18 +84,7 @@ def postfix(settings: PostfixSettings, tls: TlsSettings, database: str) -> None:
     server.shell(name="Index the TLS policy", commands=["postmap /etc/postfix/tls_policy"], _if=tls_policy.did_change)
     relay_credentials = _relay_credentials(settings.relay)
     changes += [transport, tls_policy, relay_credentials]
-    server.shell(
-        name="Check the Postfix configuration",
-        commands=["postfix check"],
-        _if=lambda: any(op.did_change() for op in changes),
-    )
-    systemd.service(name="Run Postfix", service="postfix", running=True, enabled=True)
-    systemd.service(
-        name="Reload Postfix",
-        service="postfix",
-        reloaded=True,
-        _if=lambda: any(op.did_change() for op in changes),
-    )
+    check_then_reload("Postfix", "postfix", "postfix check", changes)
     server.shell(
         # New relay credentials: retry what waited for them now instead of at the next queue run.
         name="Retry deferred mail through the relay",

@@ -1,0 +1,28 @@
+"""The one way a component applies its configuration: validate, keep the service running, reload on change.
+
+A failed check stops the run with the daemon's own message before the reload, so the running service keeps
+its previous configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import server, systemd
+from pyinfra.operations.util import any_changed
+
+
+def check_then_reload(
+    label: str, service: str, check: str, changes: Sequence[OperationMeta], *, restart: bool = False
+) -> None:
+    changed = any_changed(*changes)
+    server.shell(name=f"Check the {label} configuration", commands=[check], _if=changed)
+    systemd.service(name=f"Run {label}", service=service, running=True, enabled=True)
+    systemd.service(
+        name=f"{'Restart' if restart else 'Reload'} {label}",
+        service=service,
+        reloaded=not restart,
+        restarted=restart,
+        _if=changed,
+    )
