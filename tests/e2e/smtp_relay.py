@@ -28,14 +28,14 @@ def authenticator(server, session, envelope, mechanism, auth_data):  # type: ign
     )
     log(f"auth {'ok' if ok else 'failed'} user={auth_data.login.decode()} from={session.peer[0]}")
     # handled=False: aiosmtpd then answers 535 itself (with its default, handled=True, it answers nothing).
-    return AuthResult(success=ok, handled=False)
+    return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
 
 class Forward:
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         with smtplib.SMTP(NEXTHOP, 25, timeout=30) as nexthop:
             nexthop.sendmail(envelope.mail_from, envelope.rcpt_tos, envelope.original_content)
-        log(f"relayed user={session.login_data.login.decode()} from=<{envelope.mail_from}> to={envelope.rcpt_tos}")
+        log(f"relayed user={session.login_data.decode()} from=<{envelope.mail_from}> to={envelope.rcpt_tos}")
         return "250 2.0.0 relayed"
 
 
