@@ -38,7 +38,7 @@ postfixadmin_ui.postfixadmin_ui(settings.web, settings.tls)
 postfix.postfix(settings.postfix, settings.tls, postfixadmin.DATABASE)
 new_keys = dkim.dkim(settings.dkim, settings.domain_names)
 dovecot.dovecot(settings.dovecot, settings.tls, postfixadmin.DATABASE)
-webmail.webmail(settings.web, settings.tls, settings.base.hostname)
+webmail.webmail(settings.web, settings.tls, settings.base.hostname, settings.domain_names)
 
 # build/dns/<domain>.zone on this machine: what to publish, DKIM keys included.
 dns.write_zones(settings, dkim.public_keys(settings.dkim, settings.domain_names))

@@ -9,14 +9,16 @@ server certificate against the CA in TlsSettings.
 
 from __future__ import annotations
 
+import shlex
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import FactBase, QuoteString, StringCommand, deploy, operation
+from pyinfra.api import FactBase, MaskString, QuoteString, StringCommand, deploy, operation
 from pyinfra.operations import apt, files, server
 
 from deploys import nginx_php
-from deploys.templating import template
+from deploys.facts import FileExists
+from deploys.templating import TEMPLATES, header, template
 from mailforge.settings import TlsSettings, WebSettings
 
 DEFAULTS = {
@@ -52,6 +54,13 @@ class HasLine(FactBase[bool]):
         return bool(output) and output[0] == "yes"
 
 
+# A random password with four digits appended: PostfixAdmin's default policy wants at least two digits, which
+# random base64 alone lacks about 3% of the time.
+GENERATE = (
+    "{ head -c 24 /dev/urandom | base64 | tr -d '/+=\\n'; printf -- '-'; tr -dc 0-9 < /dev/urandom | head -c 4; echo; }"
+)
+
+
 @operation()
 def include_line(path: str, line: str):  # type: ignore[no-untyped-def]
     if host.get_fact(HasLine, path=path, line=line):
@@ -60,10 +69,114 @@ def include_line(path: str, line: str):  # type: ignore[no-untyped-def]
     yield StringCommand("printf '%s\\n'", QuoteString(line), ">>", QuoteString(path))
 
 
+class InstalledVersion(FactBase[str]):
+    """The version an upstream archive was installed at (mailforge's marker file); "" when none."""
+
+    default = str
+
+    def command(self, root: str) -> StringCommand:  # type: ignore[override]
+        return StringCommand("cat", QuoteString(f"{root}/.mailforge-version"), "2>/dev/null || true")
+
+    def process(self, output: list[str]) -> str:  # type: ignore[override]
+        return output[0].strip() if output else ""
+
+
+@operation()
+def install_archive(app: str, version: str, url: str, sha256: str, root: str):  # type: ignore[no-untyped-def]
+    """Fetch on the host, verify the pinned SHA-256, unpack into a staging directory, then swap it in: a bad
+    download or a checksum mismatch stops the run with nothing half-installed."""
+    if host.get_fact(InstalledVersion, root=root) == version:
+        host.noop(f"{app} {version} is installed")
+        return
+    archive = f"/var/cache/mailforge/{app}-{version}.archive"
+    staging = f"{root}.staging"
+    yield f"install -d -m 700 /var/cache/mailforge && rm -rf {staging} {archive}"
+    yield StringCommand("curl", "-fsSL", "--proto", "=https,http,file", "--max-time", "600", "-o", archive,
+                        QuoteString(url))  # fmt: skip
+    yield (f'got="$(sha256sum {archive} | cut -d" " -f1)"; if [ "$got" != "{sha256}" ]; then rm -f {archive};'
+           f' echo "mailforge: checksum mismatch for {url}: expected sha256 {sha256}, got $got;'
+           f' nothing was installed (fix {app}_archive_sha256 or {app}_archive_url)" >&2; exit 1; fi')  # fmt: skip
+    yield (f"install -d -m 755 {staging} && (tar -xzf {archive} -C {staging} 2>/dev/null"
+           f" || unzip -q {archive} -d {staging}) || {{ rm -rf {staging}; exit 1; }}")  # fmt: skip
+    yield f"printf '%s\\n' {version} > {staging}/.mailforge-version && chown -R root:root {staging}"
+    # Keep data/ (domains, settings, users' preferences) across upgrades: it moves into the new tree.
+    yield f"if [ -d {root}/data ]; then rm -rf {staging}/data && mv {root}/data {staging}/data; fi"
+    yield f"rm -rf {root}.old && if [ -d {root} ]; then mv {root} {root}.old; fi"
+    yield f"mv {staging} {root} && rm -rf {root}.old"
+    yield f"rm -f {archive}"
+
+
+@operation()
+def admin_password(app: str, ini: str, password: str | None):  # type: ignore[no-untyped-def]
+    """The admin panel's password: from the environment, or generated on the host (0600), stored in the app's
+    application.ini as a password_hash() (the app fills in every other setting with its defaults)."""
+    secret = f"/etc/mailforge/{app}-admin"
+    if host.get_fact(FileExists, path=ini):
+        host.noop(f"{app}'s admin password is set")
+        return
+    if password is None:
+        yield f"umask 077 && {GENERATE} > {secret}"
+    else:
+        yield StringCommand("umask 077 && printf '%s\\n'", MaskString(shlex.quote(password)), ">", secret)
+    php = ("$h = password_hash(trim(file_get_contents($argv[1])), PASSWORD_DEFAULT);"
+           " echo \"[security]\\nadmin_login = \\\"admin\\\"\\nadmin_password = \\\"$h\\\"\\n\";")  # fmt: skip
+    configs = ini.rsplit("/", 1)[0]
+    yield f"install -d -m 700 {configs} && umask 077 && php -r {shlex.quote(php)} {secret} > {ini}"
+    yield f"chown -R {app}:{app} {configs}"
+
+
 @deploy("Webmail")
-def webmail(web: WebSettings, tls: TlsSettings, hostname: str) -> None:
+def webmail(web: WebSettings, tls: TlsSettings, hostname: str, domains: tuple[str, ...] = ()) -> None:
     if web.webmail == "roundcube":
         roundcube(web, tls, hostname)
+    elif web.webmail in ("rainloop", "snappymail"):
+        from_archive(web, tls, hostname, domains)
+
+
+def from_archive(web: WebSettings, tls: TlsSettings, hostname: str, domains: tuple[str, ...]) -> None:
+    """RainLoop or SnappyMail from the pinned upstream release archive (see the README on RainLoop)."""
+    app = web.webmail
+    root = f"/var/www/{app}"
+    apt.packages(name=f"PHP modules {app} needs", no_recommends=True,
+                 packages=["curl", "unzip", "php8.2-curl", "php8.2-xml", "php8.2-mbstring", "php8.2-intl"])  # fmt: skip
+    install_archive(name=f"Install {app} {web.webmail_version}", app=app, version=web.webmail_version,
+                    url=web.webmail_archive_url, sha256=web.webmail_archive_sha256, root=root)  # fmt: skip
+    server.group(name=f"{app}'s PHP group", group=app, system=True)
+    server.user(name=f"{app}'s PHP user", user=app, group=app, home="/nonexistent", shell="/usr/sbin/nologin",
+                system=True, create_home=False, ensure_home=False)  # fmt: skip
+    data = f"{root}/data"
+    files.directory(name=f"{app} data, for its pool user only", path=data, user=app, group=app, mode="700")
+    default = f"{data}/_data_/_default_"
+    admin_password(name=f"{app} admin password", app=app, ini=f"{default}/configs/application.ini",
+                   password=web.webmail_admin_password)  # fmt: skip
+    # IMAPS 993 and submission 587 (STARTTLS) on this host, for every declared domain.
+    for sub in ("_data_", "_data_/_default_", "_data_/_default_/domains"):
+        files.directory(name=f"{app} data/{sub}", path=f"{data}/{sub}", user=app, group=app, mode="700")
+    configs = [
+        files.template(
+            name=f"{app} settings for {domain}",
+            src=str(TEMPLATES / app / ("domain.json.j2" if app == "snappymail" else "domain.ini.j2")),
+            dest=f"{default}/domains/{domain}.{'json' if app == 'snappymail' else 'ini'}",
+            user=app,
+            group=app,
+            mode="600",
+            managed_header=header("webmail", ";"),
+            hostname=hostname,
+            cafile=tls.ca_file,
+        )
+        for domain in domains
+    ]
+    pools = nginx_php.pool(app, app, app, web, upload_max_filesize="25M", post_max_size="26M")
+    changes = nginx_php.site(
+        "webmail",
+        hostname=web.webmail_hostname,
+        root=root,
+        socket=nginx_php.socket(app),
+        # Upstream: "data/ must not be reachable from the web"; the app checks this itself on first run.
+        # https://snappymail.eu/ (Installation) and https://www.rainloop.net/docs/installation/
+        denied=["/data"],
+    )
+    nginx_php.activate(changes, [*pools, *configs])
 
 
 def roundcube(web: WebSettings, tls: TlsSettings, hostname: str) -> None:

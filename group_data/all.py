@@ -65,3 +65,22 @@ mail_domains = [
 # postfix_relay_password_file = "~/.secrets/relay"   # ...or a file there; never commit either
 # dns_relay_spf_include = "sendgrid.net"         # added to the SPF record as include:
 # postfix_outbound_tls = "may"                   # or "dane" (needs a DNSSEC-validating resolver)
+
+# --- Web tier (defaults in deploys/nginx_php.py, postfixadmin_ui.py, webmail.py, certbot.py)
+# postfixadmin_hostname = "postfixadmin.example.org"   # default: postfixadmin.<parent domain of mail_hostname>
+# webmail_hostname = "webmail.example.org"             # default: webmail.<parent domain of mail_hostname>
+# postfixadmin_superadmin = "admin@example.org"        # default: admin@<first mail domain>
+# postfixadmin_superadmin_password_env = "PFA_ADMIN_PASSWORD"   # unset: generated, /etc/mailforge/postfixadmin/superadmin
+# webmail = "roundcube"                  # roundcube (Debian) | snappymail | rainloop (upstream archives) | none
+# snappymail_version = "..."             # snappymail/rainloop only: the pinned release...
+# snappymail_archive_url = "https://github.com/the-djmaze/snappymail/releases/download/v.../snappymail-....tar.gz"
+# snappymail_archive_sha256 = "..."      # ...and its SHA-256 from the release page (a mismatch stops the run)
+# snappymail_admin_password_env = "SNAPPYMAIL_ADMIN_PASSWORD"   # unset: generated, /etc/mailforge/snappymail-admin
+# nginx_php_fpm_max_children = 16        # PHP-FPM processes per app pool at most
+# nginx_php_fpm_max_requests = 500       # recycle a PHP worker after this many requests
+# nginx_php_hsts_max_age = 31536000      # Strict-Transport-Security max-age (seconds)
+# tls_mode = "certbot"                   # instead of "selfsigned": Let's Encrypt over HTTP-01 (port 80 open)
+# certbot_email = "hostmaster@example.org"
+# certbot_server = "https://acme-v02.api.letsencrypt.org/directory"
+# certbot_ca_bundle = None               # a PEM on this machine to trust for a private ACME server
+# The certbot pre-check resolves every name through dns_preflight_nameservers (or this machine's resolvers).

@@ -9,7 +9,9 @@ and Host header, trusting the host's CA.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import os
 import shlex
 import smtplib
 import socket
@@ -619,6 +621,81 @@ def test_unreachable_name_stops_before_certbot_runs(acme: Acme, renewed: str, na
     assert not result.ok
     assert expected in result.output, result.output[-4000:]
     assert acme.host.run(state).stdout == before
+
+
+# --- RainLoop / SnappyMail from a pinned upstream archive -------------------------------------------
+# These machines cannot reach the upstream release archives: a test serves an archive from this machine
+# over HTTP on the test host's gateway address, and the host fetches it from there.
+
+
+@contextlib.contextmanager
+def serve_file(path: Path, address: str) -> Iterator[str]:
+    """Serve one file over HTTP on ADDRESS (a free port) for as long as the block runs; yields its URL."""
+    import functools
+    import http.server
+    import threading
+
+    from tests.dns.knot import free_port
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
+    httpd = http.server.ThreadingHTTPServer((address, free_port(address)), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{address}:{httpd.server_address[1]}/{path.name}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def archive_data(app: str, url: str, sha256: str) -> dict[str, Any]:
+    return {**web_data(), "webmail": app, f"{app}_version": "e2e", f"{app}_archive_url": url,
+            f"{app}_archive_sha256": sha256}  # fmt: skip
+
+
+def test_archive_checksum_mismatch_stops_with_nothing_installed(
+    server: Server, web_host: Host, module_tmp: Path, state: StateDir
+) -> None:
+    bogus = module_tmp / "snappymail-e2e.tar.gz"
+    bogus.write_bytes(b"not the release archive")
+    before = web_host.run("md5sum /etc/nginx/sites-available/webmail.conf; ls /etc/php/8.2/fpm/pool.d/").stdout
+    gateway = web_host.address.rsplit(".", 1)[0] + ".1"
+    with serve_file(bogus, gateway) as url:
+        data = archive_data("snappymail", url, "0" * 64)
+        inventory = write_inventory(module_tmp / "bogus_inventory.py", [(web_host.name, web_host.address, data)],
+                                    state.ssh_key)  # fmt: skip
+        result = run_deploy(inventory, env=ENV)
+    assert not result.ok
+    assert f"checksum mismatch for {url}: expected sha256 {'0' * 64}" in result.output, result.explain()
+    leftovers = web_host.run("ls -d /var/www/snappymail* /var/cache/mailforge/snappymail* 2>/dev/null", check=False)
+    assert leftovers.stdout.strip() == ""
+    after = web_host.run("md5sum /etc/nginx/sites-available/webmail.conf; ls /etc/php/8.2/fpm/pool.d/").stdout
+    assert after == before
+
+
+@pytest.mark.parametrize("app", ["rainloop", "snappymail"])
+def test_archive_webmail_installs_and_hides_its_data(app: str, make_host, module_tmp: Path, state: StateDir) -> None:  # type: ignore[no-untyped-def]
+    variable = f"MAILFORGE_{app.upper()}_ARCHIVE"
+    archive = os.environ.get(variable)
+    if not archive:
+        pytest.skip(f"{variable} does not name a {app} release archive (these machines cannot download it)")
+    import hashlib
+
+    source = Path(archive)
+    sha256 = hashlib.sha256(source.read_bytes()).hexdigest()
+    host = make_host(f"web-{app[:5]}")
+    gateway = host.address.rsplit(".", 1)[0] + ".1"
+    with serve_file(source, gateway) as url:
+        data = archive_data(app, url, sha256)
+        inventory = write_inventory(module_tmp / f"{app}_inventory.py", [(host.name, host.address, data)],
+                                    state.ssh_key)  # fmt: skip
+        result = run_deploy(inventory, env=ENV)
+    assert result.ok, result.explain()
+    (module_tmp / app).mkdir()
+    site = server_of(host, MAIL_NAME, module_tmp / app)
+    assert get(site, WEBMAIL_NAME, "/").status == 200
+    for path in ("/data/", "/data/_data_/_default_/configs/application.ini", "/data/VERSION"):
+        assert get(site, WEBMAIL_NAME, path).status in (403, 404), path
 
 
 # --- deploy behaviour ------------------------------------------------------------------------------
