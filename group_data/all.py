@@ -70,7 +70,8 @@ mail_domains = [
 # postfixadmin_hostname = "postfixadmin.example.org"   # default: postfixadmin.<parent domain of mail_hostname>
 # webmail_hostname = "webmail.example.org"             # default: webmail.<parent domain of mail_hostname>
 # postfixadmin_superadmin = "admin@example.org"        # default: admin@<first mail domain>
-# postfixadmin_superadmin_password_env = "PFA_ADMIN_PASSWORD"   # unset: generated, /etc/mailforge/postfixadmin/superadmin
+# postfixadmin_superadmin_password_env = "PFA_ADMIN_PASSWORD"
+#     (unset: generated on the host, /etc/mailforge/postfixadmin/superadmin)
 # webmail = "roundcube"                  # roundcube (Debian) | snappymail | rainloop (upstream archives) | none
 # snappymail_version = "..."             # snappymail/rainloop only: the pinned release...
 # snappymail_archive_url = "https://github.com/the-djmaze/snappymail/releases/download/v.../snappymail-....tar.gz"
