@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.operations import python
+from pyinfra.operations.util import any_changed
 
 from deploys import (
     base,
@@ -47,5 +48,5 @@ python.call(
     function=dns.rewrite_zones_with_new_keys,
     settings=settings,
     key_paths={d: dkim.key_path(d, settings.dkim.selector) for d in settings.domain_names},
-    _if=lambda: any(op.did_change() for op in new_keys),
+    _if=any_changed(*new_keys),
 )

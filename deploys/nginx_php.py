@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, files, systemd
 
+from deploys.service import check_then_reload
 from deploys.templating import TEMPLATES, header, template
 from mailforge.settings import TlsSettings, WebSettings
 
@@ -114,21 +115,5 @@ def pool(app: str, user: str, group: str, web: WebSettings, **php_admin: str) ->
 
 def activate(changes: Sequence[OperationMeta], pools: Sequence[OperationMeta]) -> None:
     """Validate, then reload Nginx (and PHP-FPM for pool changes), only when something changed."""
-    server.shell(
-        name="Check the PHP-FPM configuration",
-        commands=[f"php-fpm{PHP} -t"],
-        _if=lambda: any(op.did_change() for op in pools),
-    )
-    systemd.service(
-        name="Reload PHP-FPM", service=FPM, running=True, reloaded=True,
-        _if=lambda: any(op.did_change() for op in pools),
-    )  # fmt: skip
-    server.shell(
-        name="Check the Nginx configuration",
-        commands=["nginx -t -q"],
-        _if=lambda: any(op.did_change() for op in changes),
-    )
-    systemd.service(name="Run Nginx", service="nginx", running=True, enabled=True)
-    systemd.service(
-        name="Reload Nginx", service="nginx", reloaded=True, _if=lambda: any(op.did_change() for op in changes)
-    )
+    check_then_reload("PHP-FPM", FPM, f"php-fpm{PHP} -t", pools)
+    check_then_reload("Nginx", "nginx", "nginx -t -q", changes)

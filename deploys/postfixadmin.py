@@ -15,7 +15,7 @@ from pyinfra import host
 from pyinfra.api import MaskString, StringCommand, deploy, operation
 from pyinfra.operations import apt, files, server
 
-from deploys.facts import SqlRows
+from deploys.facts import GENERATE_PASSWORD, SqlRows
 from deploys.templating import template
 from mailforge.settings import Alias, Mailbox, MailDomain
 
@@ -76,7 +76,7 @@ def mailbox(entry: Mailbox):  # type: ignore[no-untyped-def]
         secret = f"{SECRETS}/{entry.address}"
         if entry.password is None:
             # Generated on the host and kept there (0600) for the operator; never sent back or logged.
-            yield f"umask 077 && mkdir -p {SECRETS} && head -c 24 /dev/urandom | base64 | tr -d '/+=' > {secret}"
+            yield f"umask 077 && mkdir -p {SECRETS} && {GENERATE_PASSWORD} > {secret}"
         else:
             yield StringCommand("umask 077 && mkdir -p", SECRETS, "&& printf '%s\\n'",
                                 MaskString(shlex.quote(entry.password)), ">", secret)  # fmt: skip

@@ -21,7 +21,7 @@ from pyinfra.api import MaskString, StringCommand, deploy, operation
 from pyinfra.operations import files, server
 
 from deploys import nginx_php
-from deploys.facts import FileExists, SqlRows
+from deploys.facts import GENERATE_PASSWORD, FileExists, SqlRows
 from deploys.postfixadmin import CLI, DATABASE
 from mailforge.settings import TlsSettings, WebSettings
 
@@ -40,12 +40,6 @@ PUBLIC = "/usr/share/postfixadmin/public"
 TEMPLATES_C = "/var/cache/postfixadmin/templates_c"
 SETUP_HASH = "/etc/postfixadmin/setup_password.inc.php"
 SECRETS = "/etc/mailforge/postfixadmin"
-
-# A random password with four digits appended: PostfixAdmin's default policy wants at least two digits, which
-# random base64 alone lacks about 3% of the time.
-GENERATE = (
-    "{ head -c 24 /dev/urandom | base64 | tr -d '/+=\\n'; printf -- '-'; tr -dc 0-9 < /dev/urandom | head -c 4; echo; }"
-)
 
 
 @operation()
@@ -71,7 +65,7 @@ def superadmin(address: str, password: str | None):  # type: ignore[no-untyped-d
         return
     secret = f"{SECRETS}/superadmin"
     if password is None:
-        yield f"umask 077 && mkdir -p {SECRETS} && {GENERATE} > {secret}"
+        yield f"umask 077 && mkdir -p {SECRETS} && {GENERATE_PASSWORD} > {secret}"
     else:
         yield StringCommand("umask 077 && mkdir -p", SECRETS, "&& printf '%s\\n'",
                             MaskString(shlex.quote(password)), ">", secret)  # fmt: skip

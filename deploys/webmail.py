@@ -17,7 +17,7 @@ from pyinfra.api import FactBase, MaskString, QuoteString, StringCommand, deploy
 from pyinfra.operations import apt, files, server
 
 from deploys import nginx_php
-from deploys.facts import FileExists
+from deploys.facts import GENERATE_PASSWORD, FileExists
 from deploys.templating import TEMPLATES, header, template
 from mailforge.settings import TlsSettings, WebSettings
 
@@ -52,13 +52,6 @@ class HasLine(FactBase[bool]):
 
     def process(self, output: list[str]) -> bool:  # type: ignore[override]
         return bool(output) and output[0] == "yes"
-
-
-# A random password with four digits appended: PostfixAdmin's default policy wants at least two digits, which
-# random base64 alone lacks about 3% of the time.
-GENERATE = (
-    "{ head -c 24 /dev/urandom | base64 | tr -d '/+=\\n'; printf -- '-'; tr -dc 0-9 < /dev/urandom | head -c 4; echo; }"
-)
 
 
 @operation()
@@ -115,7 +108,7 @@ def admin_password(app: str, ini: str, password: str | None):  # type: ignore[no
         host.noop(f"{app}'s admin password is set")
         return
     if password is None:
-        yield f"umask 077 && {GENERATE} > {secret}"
+        yield f"umask 077 && {GENERATE_PASSWORD} > {secret}"
     else:
         yield StringCommand("umask 077 && printf '%s\\n'", MaskString(shlex.quote(password)), ">", secret)
     php = ("$h = password_hash(trim(file_get_contents($argv[1])), PASSWORD_DEFAULT);"
