@@ -130,7 +130,8 @@ def domain_records(inputs: DomainDnsInputs) -> list[Record]:
     add(f"_submissions._tcp.{domain}", "SRV", f"0 1 465 {host}", "mail submission, implicit TLS (RFC 8314)")
     add(f"_submission._tcp.{domain}", "SRV", f"0 1 587 {host}", "mail submission, STARTTLS (RFC 6186)")
     add(f"_imaps._tcp.{domain}", "SRV", f"0 1 993 {host}", "IMAP, implicit TLS (RFC 8314)")
-    add(f"_imap._tcp.{domain}", "SRV", "0 0 0 .", "cleartext IMAP not offered (RFC 6186 section 3.4)")
+    # Port 143 stays open (STARTTLS before login) for old clients; discovery steers new ones to 993.
+    add(f"_imap._tcp.{domain}", "SRV", "0 0 0 .", "IMAP: use implicit TLS on 993 (RFC 8314 section 5.1)")
     add(f"_pop3._tcp.{domain}", "SRV", "0 0 0 .", "POP3 not offered (RFC 6186 section 3.4)")
     add(f"autoconfig.{domain}", "CNAME", host, "Thunderbird autoconfiguration host")
 
