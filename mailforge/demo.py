@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import smtplib
 import ssl
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from mailforge import authcheck
 from mailforge.provision import ROOT, run_deploy
+from mailforge.settings import Settings, load_settings
 from mailforge.testhost import SMTP_SINK, StateDir, TesthostError, hosts
 
 NAME, MX = "demo", "demo-mx"
@@ -27,6 +29,18 @@ NAME, MX = "demo", "demo-mx"
 INDEX, MX_INDEX = 249, 250
 BUILD = ROOT / "build"
 SINK = "/var/lib/sink"
+
+
+def demo_settings(hostname: str) -> Settings:
+    """The settings the deploy computes for the demo host: group_data/all.py, then testhost.py, then the host."""
+    data: dict[str, object] = {}
+    for group in ("all", "testhost"):
+        values = runpy.run_path(str(ROOT / "group_data" / f"{group}.py"))
+        data |= {k: v for k, v in values.items() if not k.startswith("_")}
+    data["mail_hostname"] = f"{NAME}.example.test"
+    from deploys.settings import defaults  # the project root is on sys.path when run as `make demo`
+
+    return load_settings(data, defaults(), environ={})
 
 
 def ensure_host(state: StateDir, name: str, index: int) -> hosts.Host:
@@ -102,6 +116,8 @@ def main() -> int:
         "(no DKIM record: see build/dns/example.test.zone)",
     )
     verdict = receiver_verdict(host, mx, accounts["alice@example.test"], ca)
+    web = demo_settings(host.fqdn).web
+    urls = {"postfixadmin": f"https://{web.postfixadmin_hostname}/", "webmail": f"https://{web.webmail_hostname}/"}
     info = {
         "host": NAME,
         "address": host.address,
@@ -113,6 +129,9 @@ def main() -> int:
         "dns_zone": str(BUILD / "dns" / "example.test.zone"),
         "dkim_record": dkim_record,
         "receiver_verdict": verdict,
+        "urls": urls,
+        "postfixadmin_superadmin": web.superadmin,
+        "postfixadmin_superadmin_password_file": "/etc/mailforge/postfixadmin/superadmin (on the host)",
     }
     demo_json = BUILD / "demo.json"
     fd = os.open(demo_json, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -127,6 +146,11 @@ mailforge demo is up: {host.fqdn} at {host.address}
     )
     for address in sorted(accounts):
         print(f"    {address}")
+    names = f"{web.postfixadmin_hostname} {web.webmail_hostname}"
+    print(f"  PostfixAdmin: {urls['postfixadmin']}  (superadmin {web.superadmin}; its password is on the host:")
+    print(f"                mailforge testhost ssh {NAME} cat /etc/mailforge/postfixadmin/superadmin)")
+    print(f"  webmail:      {urls['webmail']}  (log in as a mailbox above)")
+    print(f"  to open them: echo '{host.address} {names}' >> /etc/hosts, and trust the CA below in the browser")
     print(f"  DKIM record to publish (all records: {BUILD / 'dns' / 'example.test.zone'}):\n    {dkim_record}")
     print(f"  a message from alice@example.test at the receiving test host {MX}: {verdict}")
     print(
