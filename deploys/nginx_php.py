@@ -41,10 +41,11 @@ def socket(app: str) -> str:
 
 @deploy("Nginx and PHP-FPM")
 def nginx_php(web: WebSettings, tls: TlsSettings) -> None:
-    # Debian's PostfixAdmin depends on "apache2 | httpd": a host provisioned before the web tier existed got
-    # Apache, which holds port 80.
-    apt.packages(name="Remove Apache", packages=["apache2"], present=False)
     apt.packages(name="Install Nginx and PHP-FPM", packages=PACKAGES, no_recommends=True)
+    # Debian's PostfixAdmin depends on "apache2 | lighttpd | httpd": a host provisioned before the web tier
+    # existed got one of them, holding port 80. Removed only now that Nginx provides httpd, so apt keeps
+    # PostfixAdmin installed.
+    apt.packages(name="Remove other web servers", packages=["apache2", "lighttpd"], present=False)
     files.directory(name="ACME challenge webroot", path=f"{ACME_ROOT}/.well-known/acme-challenge", mode="755")
     changes = [
         # Debian's default site would answer port 80 for every name, ahead of the ACME webroot.
