@@ -1,6 +1,6 @@
 """Mail path throughput and latency: a mailforge host against stock Debian Postfix + Dovecot (issue 3).
 
-    .venv/bin/python bench/mailpath.py [-n 2000] [--latency-messages 500]
+    .venv/bin/python bench/mailpath.py [-n 2000] [--rounds 4] [--latency-messages 500]
 
 Two fresh test hosts boot side by side and are set up at the same time (setup is not measured):
 
@@ -9,7 +9,7 @@ Two fresh test hosts boot side by side and are set up at the same time (setup is
 - bm-stock: `apt-get install postfix dovecot-imapd` with Debian's answers ("Internet Site"), a local user
   `bench`, and `home_mailbox = Maildir/` so that Postfix's local(8) stores a Maildir too.
 
-Each host then gets, one after the other (never both at once: on 2 cores they would share the CPUs):
+Each host then gets, one host at a time (never both at once: on 2 cores they would share the CPUs):
 
 1. warm-up: one message through the same path (not counted). A client new to postscreen waits out the
    pregreet test on its first connection (postscreen_greet_wait, 6 s); every later connection of that
@@ -17,7 +17,9 @@ Each host then gets, one after the other (never both at once: on 2 cores they wo
    per day, so it is reported here as the warm-up figure and kept out of throughput.
 2. throughput: Postfix's own `smtp-source` on this machine injects N messages of 1 KiB over 20 parallel
    sessions (a new connection per message) to port 25: messages/s from the start of injection to the last
-   Maildir file (its ctime: rename into new/ or Dovecot's utime, whichever is later).
+   Maildir file (its ctime: rename into new/ or Dovecot's utime, whichever is later). The N messages go in
+   --rounds batches, in ABBA order between the hosts (mailforge, stock, stock, mailforge, ...), so a machine
+   that gets busier or quieter during the run weighs on both alike; the figure is the median batch rate.
 3. latency: a Python client (8 threads, a connection per message) sends messages carrying a header with
    their send time, taken when the connection opens; latency is that time to the Maildir file's ctime
    (this machine and the test hosts share one kernel clock).
@@ -82,7 +84,7 @@ class Figures:
     warmup_s: float = 0.0
     injected: int = 0
     delivered: int = 0
-    seconds: float = 0.0
+    rates: list[float] = field(default_factory=list)  # messages/s of each throughput batch
     latencies: list[float] = field(default_factory=list)
     latency_sent: int = 0
     latency_lost: int = 0
@@ -90,7 +92,7 @@ class Figures:
 
     @property
     def rate(self) -> float:
-        return self.delivered / self.seconds if self.seconds else 0.0
+        return statistics.median(self.rates) if self.rates else 0.0
 
     @property
     def lost(self) -> int:
@@ -209,12 +211,13 @@ def throughput(target: Target, n: int, figures: Figures) -> None:
         figures.send_errors += 1
         print(f"  smtp-source exited {source.returncode}: {source.stderr.strip()[-500:]}", flush=True)
     times = wait_delivered(target, n, started)
-    figures.injected = n
-    figures.delivered = len(times)
-    figures.seconds = (max(times) - started) if times else 0.0
+    seconds = (max(times) - started) if times else 0.0
+    figures.injected += n
+    figures.delivered += len(times)
+    figures.rates.append(len(times) / seconds if seconds else 0.0)
     print(
-        f"  {target.label}: {n} injected in {injected_s:.1f} s, {len(times)} in the Maildir after "
-        f"{figures.seconds:.1f} s: {figures.rate:.0f} msg/s",
+        f"  {target.label} ({load()}): {n} injected in {injected_s:.1f} s, {len(times)} in the Maildir after "
+        f"{seconds:.1f} s: {figures.rates[-1]:.0f} msg/s",
         flush=True,
     )
 
@@ -261,15 +264,19 @@ def load() -> str:
     return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def measure(target: Target, n: int, latency_messages: int) -> Figures:
-    figures = Figures()
-    print(f"{target.label} ({target.host.name}, {load()}):", flush=True)
-    figures.warmup_s = warm_up(target)
-    print(f"  warm-up message: {figures.warmup_s:.2f} s to the Maildir (postscreen's first-connection wait)")
-    throughput(target, n, figures)
-    latency(target, latency_messages, figures)
-    print(f"  queue afterwards: {queue_state(target)}", flush=True)
-    return figures
+def measure(targets: tuple[Target, ...], n: int, rounds: int, latency_messages: int) -> dict[str, Figures]:
+    results = {target.label: Figures() for target in targets}
+    for target in targets:
+        results[target.label].warmup_s = warm_up(target)
+        print(f"{target.label} warm-up message: {results[target.label].warmup_s:.2f} s to the Maildir", flush=True)
+    batch = max(1, n // rounds)
+    for index in range(rounds):
+        for target in targets if index % 2 == 0 else reversed(targets):
+            throughput(target, batch, results[target.label])
+    for target in targets:
+        latency(target, latency_messages, results[target.label])
+        print(f"  {target.label} queue afterwards: {queue_state(target)}", flush=True)
+    return results
 
 
 # --- main ------------------------------------------------------------------------------------------
@@ -278,6 +285,7 @@ def measure(target: Target, n: int, latency_messages: int) -> Figures:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--messages", type=int, default=2000, help="messages for the throughput run")
+    parser.add_argument("--rounds", type=int, default=4, help="throughput batches per host, in ABBA order")
     parser.add_argument("--latency-messages", type=int, default=500, help="messages for the latency run")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -309,24 +317,23 @@ def main() -> int:
             Target("mailforge", mf_host, "bench@example.test", "/var/vmail/example.test/bench"),
             Target("stock", stock_host, f"bench@{stock_fqdn}", "/home/bench/Maildir"),
         )
-        for target in targets:
-            results[target.label] = measure(target, args.messages, args.latency_messages)
+        results = measure(targets, args.messages, args.rounds, args.latency_messages)
     finally:
         for name in names:
             try:
                 hosts.down(name, state=state)
             except TesthostError as exc:
                 print(f"cleanup of {name} failed: {exc}", file=sys.stderr)
-    report(results, args.messages, args.latency_messages, time.monotonic() - started)
+    report(results, args.messages, args.rounds, args.latency_messages, time.monotonic() - started)
     return 0
 
 
-def report(results: dict[str, Figures], n: int, latency_messages: int, total_s: float) -> None:
+def report(results: dict[str, Figures], n: int, rounds: int, latency_messages: int, total_s: float) -> None:
     mf, stock = results["mailforge"], results["stock"]
     print()
     print(f"N = {n} messages of {MESSAGE_BYTES} B by smtp-source ({SESSIONS} sessions) for throughput; "
           f"{latency_messages} by a Python client ({LATENCY_THREADS} threads) for latency;")  # fmt: skip
-    print(f"hosts measured one after the other; whole bench {total_s:.0f} s.")
+    print(f"throughput: median of {rounds} batches per host in ABBA order; whole bench {total_s:.0f} s.")
     print(f"{'figure':<34}{'mailforge':>11}{'stock':>11}{'ratio':>8}{'target':>9}")
     ratio = mf.rate / stock.rate if stock.rate else float("nan")
     verdict = "ok" if ratio >= TARGET_RATIO else "MISSED"
