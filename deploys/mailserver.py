@@ -12,6 +12,8 @@ from deploys import (
     dkim,
     dns,
     dovecot,
+    fail2ban,
+    firewall,
     mariadb,
     nginx_php,
     postfix,
@@ -40,6 +42,9 @@ postfix.postfix(settings.postfix, settings.tls, postfixadmin.DATABASE)
 new_keys = dkim.dkim(settings.dkim, settings.domain_names)
 dovecot.dovecot(settings.dovecot, settings.tls, postfixadmin.DATABASE)
 webmail.webmail(settings.web, settings.tls, settings.base.hostname, settings.domain_names)
+# Last of the services: the firewall opens exactly the ports they listen on; fail2ban reads their logs.
+firewall.firewall(settings.firewall)
+fail2ban.fail2ban(settings.fail2ban, settings.web)
 
 # build/dns/<domain>.zone on this machine: what to publish, DKIM keys included.
 dns.write_zones(settings, dkim.public_keys(settings.dkim, settings.domain_names))

@@ -85,3 +85,13 @@ mail_domains = [
 # certbot_server = "https://acme-v02.api.letsencrypt.org/directory"
 # certbot_ca_bundle = None               # a PEM on this machine to trust for a private ACME server
 # The certbot pre-check resolves every name through dns_preflight_nameservers (or this machine's resolvers).
+
+# --- Firewall (defaults in deploys/firewall.py): nftables, inbound only 22, 25, 80, 143, 443, 465, 587, 993
+# firewall_enabled = True          # False: mailforge removes its table (inet mailforge_filter), nothing else
+# firewall_extra_ports = []        # more TCP ports to open, e.g. [8443]; your own tables go in /etc/nftables.d/
+
+# --- fail2ban (defaults in deploys/fail2ban.py): jails for Postfix SASL, Dovecot, PostfixAdmin, Roundcube, SSH
+# fail2ban_maxretry = 5            # failed logins from one address...
+# fail2ban_findtime = 600          # ...within this many seconds get it banned...
+# fail2ban_bantime = 3600          # ...for this many seconds, from every mail and web port (SSH: sshd jail only)
+# fail2ban_ignoreip = []           # never banned, e.g. ["192.0.2.10", "198.51.100.0/24"]; loopback always is

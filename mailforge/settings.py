@@ -185,6 +185,38 @@ class DnsSettings:
     relay_spf_include: str | None  # the relay provider's SPF domain
 
 
+# Ports the host firewall always opens (deploys/firewall.py), with what listens there. 4190 (ManageSieve) joins
+# them once a component serves it; nothing does today.
+FIREWALL_PORTS: dict[int, str] = {
+    22: "SSH: the operator and mailforge itself",
+    25: "SMTP: mail from other servers (postscreen)",
+    80: "HTTP: ACME challenges, redirects to HTTPS",
+    143: "IMAP with STARTTLS",
+    443: "HTTPS: PostfixAdmin and the webmail",
+    465: "submissions: mail clients, implicit TLS",
+    587: "submission: mail clients, STARTTLS",
+    993: "IMAPS",
+}
+
+
+@dataclass(frozen=True)
+class FirewallSettings:
+    enabled: bool
+    extra_ports: tuple[int, ...]  # firewall_extra_ports, sorted, without the always-open ones
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return tuple(sorted({*FIREWALL_PORTS, *self.extra_ports}))
+
+
+@dataclass(frozen=True)
+class Fail2banSettings:
+    maxretry: int
+    findtime: int  # seconds
+    bantime: int  # seconds
+    ignoreip: tuple[str, ...]  # networks (CIDR), loopback always included by deploys/fail2ban.py
+
+
 @dataclass(frozen=True)
 class Settings:
     base: BaseSettings
@@ -196,6 +228,8 @@ class Settings:
     dkim: DkimSettings
     dns: DnsSettings
     web: WebSettings
+    firewall: FirewallSettings
+    fail2ban: Fail2banSettings
 
     @property
     def mailboxes(self) -> tuple[Mailbox, ...]:
@@ -560,6 +594,49 @@ def _relay(read: _Reader) -> RelaySettings | None:
     return RelaySettings(host=host_name, port=port, username=username, password=password)
 
 
+def _flag(read: _Reader, key: str) -> bool:
+    value = read.get(key)
+    if not isinstance(value, bool):
+        read.problem(key, f"must be True or False, not {value!r}", f"set {key} = True (or False)")
+        return True
+    return value
+
+
+def _firewall(read: _Reader) -> FirewallSettings:
+    ports = []
+    for i, value in enumerate(read.items("firewall_extra_ports", read.get("firewall_extra_ports"))):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+            read.problem(
+                f"firewall_extra_ports[{i}]",
+                f"{value!r} is not a TCP port number (1-65535)",
+                "list whole numbers, e.g. firewall_extra_ports = [8443]",
+            )
+            continue
+        if value not in FIREWALL_PORTS:
+            ports.append(value)
+    return FirewallSettings(enabled=_flag(read, "firewall_enabled"), extra_ports=tuple(sorted(set(ports))))
+
+
+def _fail2ban(read: _Reader) -> Fail2banSettings:
+    networks = []
+    for i, value in enumerate(read.items("fail2ban_ignoreip", read.get("fail2ban_ignoreip"))):
+        try:
+            network = ipaddress.ip_network(str(value), strict=False)
+            networks.append(str(network.network_address if network.num_addresses == 1 else network))
+        except ValueError:
+            read.problem(
+                f"fail2ban_ignoreip[{i}]",
+                f"{value!r} is not an IP address or network",
+                "write addresses or CIDR networks, e.g. ['192.0.2.10', '198.51.100.0/24', '2001:db8::/48']",
+            )
+    return Fail2banSettings(
+        maxretry=read.integer("fail2ban_maxretry", 1),
+        findtime=read.integer("fail2ban_findtime", 1),
+        bantime=read.integer("fail2ban_bantime", 1),
+        ignoreip=tuple(networks),
+    )
+
+
 def load_settings(
     data: Mapping[str, Any],
     defaults: Mapping[str, Any],
@@ -619,6 +696,8 @@ def load_settings(
     if scheme and scheme not in PASSWORD_SCHEMES:
         read.problem("postfixadmin_password_scheme", f"unsupported scheme {scheme!r}", f"use one of {PASSWORD_SCHEMES}")
     dns_settings = _dns(read)
+    firewall = _firewall(read)
+    fail2ban = _fail2ban(read)
     if read.problems:
         raise SettingsError(read.problems, host)
     return Settings(
@@ -631,4 +710,6 @@ def load_settings(
         dkim=dkim,
         dns=dns_settings,
         web=web,
+        firewall=firewall,
+        fail2ban=fail2ban,
     )

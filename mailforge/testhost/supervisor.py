@@ -38,6 +38,10 @@ def nspawn_argv(name: str, rootfs: str, netns: str) -> list[str]:
         "--register=no",
         "--keep-unit",
         f"--network-namespace-path=/run/netns/{netns}",
+        # nspawn grants CAP_NET_ADMIN with --private-network only, not with a namespace path (systemd 252):
+        # without it nft inside fails ("Operation not permitted") and the firewall cannot be tested. The
+        # container has a network namespace of its own, so the capability reaches only its own rules.
+        "--capability=CAP_NET_ADMIN",
         "--console=pipe",
         # Keep the host's own resolv.conf (naming its resolver, written by `up`); nspawn would copy ours in.
         "--resolv-conf=off",

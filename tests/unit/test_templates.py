@@ -42,6 +42,13 @@ WEB_CONTEXT: dict[str, object] = {
     "php_admin": [("upload_max_filesize", "25M")],
     "cafile": SETTINGS.tls.ca_file,
 }
+# Keys the firewall and fail2ban templates read, as deploys/firewall.py and deploys/fail2ban.py pass them.
+SECURITY_CONTEXT: dict[str, object] = {
+    "ports": [(22, "SSH"), (25, "SMTP"), (8443, "firewall_extra_ports")],
+    "ignoreip": "127.0.0.1/8 ::1 192.0.2.10",
+    "postfixadmin_log": "/var/log/nginx/postfixadmin.access.log",
+    "roundcube_log": "/var/log/roundcube/errors.log",
+}
 ALL = sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.j2"))
 
 
@@ -58,7 +65,7 @@ def render(name: str, **context: object) -> str:
         entries=[("example.org", "mail", "/etc/opendkim/keys/example.org/mail.private")],
         socket="local:/var/spool/postfix/opendkim/opendkim.sock",
         relay=SETTINGS.postfix.relay,
-        **{**WEB_CONTEXT, **context},
+        **{**WEB_CONTEXT, **SECURITY_CONTEXT, **context},
     )
 
 
