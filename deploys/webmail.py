@@ -189,6 +189,10 @@ def roundcube(web: WebSettings, tls: TlsSettings, hostname: str) -> None:
                     group=ROUNDCUBE_USER, mode="750")  # fmt: skip
     files.directory(name="Roundcube logs", path="/var/log/roundcube", user=ROUNDCUBE_USER, group="adm",
                     mode="750")  # fmt: skip
+    # Debian's logrotate recreates the logs for www-data; our pool runs as roundcube, which would lose its error
+    # log after the first rotation (and fail2ban's roundcube-auth jail its input with it).
+    files.replace(name="Rotated Roundcube logs stay its pool user's", path="/etc/logrotate.d/roundcube-core",
+                  text="create 0640 www-data adm", replace=f"create 0640 {ROUNDCUBE_USER} adm")  # fmt: skip
     config = template(
         "/etc/roundcube/mailforge.inc.php",
         component="webmail",

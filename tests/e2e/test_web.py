@@ -160,6 +160,14 @@ def test_roundcube_database_is_in_mariadb(web) -> None:  # type: ignore[no-untyp
                                 "WHERE table_schema=\"roundcube\"'")) > 5  # fmt: skip
 
 
+def test_roundcube_log_is_its_pool_users_after_rotation(web) -> None:  # type: ignore[no-untyped-def]
+    # fail2ban's roundcube-auth jail reads this file; Roundcube (pool user roundcube) must keep writing it.
+    web.run_expect([0], "echo rotation-probe >> /var/log/roundcube/errors.log")
+    web.run_expect([0], "logrotate -f /etc/logrotate.d/roundcube-core")
+    f = web.file("/var/log/roundcube/errors.log")
+    assert (f.exists, f.user, f.mode) == (True, "roundcube", 0o640)
+
+
 # --- HTTP and HTTPS -------------------------------------------------------------------------------
 
 
