@@ -77,9 +77,12 @@ def reports(server: Server, module_tmp: Path, request: pytest.FixtureRequest) ->
                 shutil.copy(path, artifacts / path.name)
     (module_tmp / "testssl" / "summary.txt").write_text(testssl.summary(found))
     shutil.copy(module_tmp / "testssl" / "summary.txt", artifacts / "summary.txt")
-    reporter = request.config.pluginmanager.getplugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"\ntestssl reports: {module_tmp / 'testssl'} (copied to {artifacts})")
+    # Printed past pytest's output capture, so the paths show on a passing run too.
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.getplugin("terminalreporter"), plugins.getplugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\ntestssl reports: {module_tmp / 'testssl'} (copied to {artifacts})")
     return found
 
 
