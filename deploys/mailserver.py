@@ -14,6 +14,7 @@ from deploys import (
     dovecot,
     fail2ban,
     firewall,
+    key_audit,
     mariadb,
     nginx_php,
     postfix,
@@ -45,6 +46,8 @@ webmail.webmail(settings.web, settings.tls, settings.base.hostname, settings.dom
 # Last of the services: the firewall opens exactly the ports they listen on; fail2ban reads their logs.
 firewall.firewall(settings.firewall)
 fail2ban.fail2ban(settings.fail2ban, settings.web)
+# Last of the host's steps: every private key and secret in place has its owner and mode, or the run fails.
+key_audit.key_audit(settings)
 
 # build/dns/<domain>.zone on this machine: what to publish, DKIM keys included.
 dns.write_zones(settings, dkim.public_keys(settings.dkim, settings.domain_names))

@@ -11,10 +11,11 @@ import os
 import re
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mailforge.dns.inputs import DomainDnsInputs, MailDnsInputs
+from mailforge.tls_policy import ALLOWED_CIPHERS, ALLOWED_CURVES, PROTOCOLS, TlsPolicy
 
 # RFC 1123 host labels; a mail hostname must be fully qualified (RFC 5321 section 4.1.2: HELO takes a FQDN).
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -99,6 +100,8 @@ class TlsSettings:
     # Every name the host serves (mail_hostname first): the certificate's subjectAltNames.
     names: tuple[str, ...] = ()
     certbot: CertbotSettings | None = None
+    # Protocols, suites and groups every TLS daemon serves (mailforge/tls_policy.py).
+    policy: TlsPolicy = field(default_factory=TlsPolicy)
 
 
 @dataclass(frozen=True)
@@ -505,6 +508,7 @@ def _tls(read: _Reader, hostname: str, names: tuple[str, ...] = ()) -> TlsSettin
             ca_file="/etc/ssl/certs/ca-certificates.crt",
             names=names or (hostname,),
             certbot=_certbot(read),
+            policy=_tls_policy(read, mode),
         )
     return TlsSettings(
         mode=mode,
@@ -512,6 +516,49 @@ def _tls(read: _Reader, hostname: str, names: tuple[str, ...] = ()) -> TlsSettin
         key_file=f"/etc/mailforge/tls/{hostname}.key",
         ca_file="/etc/mailforge/ca/ca.crt",
         names=names or (hostname,),
+        policy=_tls_policy(read, mode),
+    )
+
+
+def _names(read: _Reader, key: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """A non-empty list of distinct names from `allowed` (a colon-separated string, as OpenSSL writes it, too)."""
+    value = read.get(key)
+    items = read.items(key, value.split(":") if isinstance(value, str) else value)
+    if not items:
+        read.problem(key, f"must list at least one {what}", f"use {list(allowed[:3])!r}, or remove it for the default")
+    found: list[str] = []
+    for i, item in enumerate(items):
+        if item not in allowed:
+            read.problem(f"{key}[{i}]", f"{item!r} is not an allowed {what}", f"use some of {', '.join(allowed)}")
+        elif item in found:
+            read.problem(f"{key}[{i}]", f"{item!r} is listed twice", "list each once")
+        else:
+            found.append(item)
+    return tuple(found)
+
+
+def _tls_policy(read: _Reader, mode: str) -> TlsPolicy:
+    """tls_min_protocol, tls_ciphers, tls_curves, tls_prefer_server_ciphers (see deploys/tls.py DEFAULTS)."""
+    floor = read.string("tls_min_protocol", "TLSv1.2")
+    if floor and floor not in PROTOCOLS:
+        read.problem("tls_min_protocol", f"{floor!r} is not allowed", "use 'TLSv1.2' (default) or 'TLSv1.3'")
+        floor = ""
+    ciphers = _names(read, "tls_ciphers", ALLOWED_CIPHERS, "TLS 1.2 suite (ECDHE with AEAD, OpenSSL name)")
+    # The certificate's key type decides which suites can work at all: RSA from the local CA, ECDSA from
+    # Certbot (its default key type since Certbot 2.0).
+    key_type = "ECDSA" if mode == "certbot" else "RSA"
+    if ciphers and floor != "TLSv1.3" and not any(c.startswith(f"ECDHE-{key_type}-") for c in ciphers):
+        read.problem("tls_ciphers", f"has no ECDHE-{key_type}-... suite, so no TLS 1.2 client could connect with "
+                     f"this host's {key_type} certificate", f"add ECDHE-{key_type}-AES128-GCM-SHA256")  # fmt: skip
+    prefer = read.get("tls_prefer_server_ciphers")
+    if not isinstance(prefer, bool):
+        read.problem("tls_prefer_server_ciphers", f"must be True or False, not {prefer!r}", "set it to False")
+        prefer = False
+    return TlsPolicy(
+        min_protocol=floor or PROTOCOLS[0],
+        ciphers=ciphers or TlsPolicy().ciphers,
+        curves=_names(read, "tls_curves", ALLOWED_CURVES, "ECDHE group") or TlsPolicy().curves,
+        prefer_server_ciphers=prefer,
     )
 
 
