@@ -192,11 +192,16 @@ def upload(runner: SshRunner, archive: Path, key: Key | None) -> str:
     """Send the plain archive into a private stage on the host (decrypted here, on the way); its path."""
     with tempfile.TemporaryFile() as errors, _plain_stream(archive, key) as (stream, decryption):
         proc = subprocess.run(remote_argv(runner, UPLOAD), stdin=stream, stdout=subprocess.PIPE, stderr=errors)
-        if decryption is not None:
-            decryption.finish()
+        stage = proc.stdout.decode().strip()
+        try:
+            if decryption is not None:
+                decryption.finish()  # gpg's integrity verdict on what it just sent
+        except CryptoError:
+            if stage.startswith("/var/tmp/mailforge-restore."):
+                subprocess.run(runner.argv(["rm", "-rf", stage]), capture_output=True, timeout=120)
+            raise
         if proc.returncode != 0:
             raise RemoteError(f"the upload to {runner.describe()} failed: {_tail(errors)}")
-    stage = proc.stdout.decode().strip()
     if not stage.startswith("/var/tmp/mailforge-restore."):
         raise RemoteError(f"the upload to {runner.describe()} did not report its stage: {stage!r}")
     return stage

@@ -101,10 +101,10 @@ for dir in maildirs/*/; do
 done
 echo "restored the Maildirs of $count domain(s) into $mail_root"
 
-# Keys and certificates changed under the daemons: start what was stopped, restart what reads them at start.
+# The daemons that were stopped read the restored keys and certificates as they start; Nginx, which kept
+# running, reloads for the certificate.
 if [ "${#stopped[@]}" -gt 0 ]; then systemctl start "${stopped[@]}"; fi
 stopped=()
-systemctl try-restart opendkim postfix dovecot
 systemctl try-reload-or-restart nginx
 postqueue -f 2> /dev/null || true
 rmdir "$aside" 2> /dev/null || echo "kept what this host had before in $aside"
