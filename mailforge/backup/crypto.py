@@ -180,6 +180,7 @@ class Decryption:
 
     def __init__(self, key: Key, archive: Path, stdout: int | IO[bytes] = subprocess.PIPE) -> None:
         self.key, self.archive = key, archive
+        self.done = False
         self._home = _gpg_home()
         home = self._home.__enter__()
         self.status = os.path.join(home, "status")
@@ -205,6 +206,8 @@ class Decryption:
         return self.proc.stdout
 
     def finish(self) -> None:
+        if self.done:
+            return
         try:
             if self.proc.stdout is not None:
                 # Drain what the reader left (a verifier that stopped at an error), so gpg can exit.
@@ -218,14 +221,19 @@ class Decryption:
             if problem:
                 raise CryptoError(problem)
         finally:
-            self.stderr.close()
-            self._home.__exit__(None, None, None)
+            self._close()
 
     def abort(self) -> None:
+        if self.done:
+            return
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+        self._close()
+
+    def _close(self) -> None:
+        self.done = True
         self.stderr.close()
         self._home.__exit__(None, None, None)

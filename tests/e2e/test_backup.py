@@ -22,6 +22,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -74,6 +75,11 @@ def data() -> dict[str, Any]:
 
 def mailforge(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([MAILFORGE, *args], capture_output=True, text=True, env=ENV, timeout=900)
+
+
+def keep(module_tmp: Path, name: str, started: float, text: str) -> None:
+    """A step's output and duration, left in the module's tmp directory for the reader (not asserted)."""
+    (module_tmp / f"{name}.log").write_text(f"# {time.monotonic() - started:.1f} s\n{text}")
 
 
 # --- what a host holds, as clients and the database see it -----------------------------------------
@@ -216,8 +222,10 @@ def before(src: Host, src_inventory: Path, module_tmp: Path) -> tuple[Snapshot, 
 @pytest.fixture(scope="module")
 def archive(before: tuple[Snapshot, dict[str, str]], src_inventory: Path, module_tmp: Path) -> Path:
     path = module_tmp / "bak-src.tar.gz.gpg"
+    started = time.monotonic()
     result = mailforge("backup", SRC, "--inventory", str(src_inventory), "--passphrase-env", PASSPHRASE_ENV,
                        "-o", str(path))  # fmt: skip
+    keep(module_tmp, "backup", started, result.stdout + result.stderr)
     assert result.returncode == 0, result.stderr
     return path
 
@@ -243,17 +251,23 @@ def dst_deployed(dst: Host, dst_inventory: Path) -> DeployResult:
 
 
 @pytest.fixture(scope="module")
-def restored(dst_deployed: DeployResult, dst_inventory: Path, archive: Path) -> subprocess.CompletedProcess[str]:
+def restored(
+    dst_deployed: DeployResult, dst_inventory: Path, archive: Path, module_tmp: Path
+) -> subprocess.CompletedProcess[str]:
+    started = time.monotonic()
     result = mailforge("restore", DST, str(archive), "--inventory", str(dst_inventory), "--passphrase-env",
                        PASSPHRASE_ENV)  # fmt: skip
+    keep(module_tmp, "restore", started, result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
 
 @pytest.fixture(scope="module")
-def redeployed(restored: subprocess.CompletedProcess[str], dst_inventory: Path) -> DeployResult:
+def redeployed(restored: subprocess.CompletedProcess[str], dst_inventory: Path, module_tmp: Path) -> DeployResult:
     """The normal deploy after the restore (the designed order's last step)."""
+    started = time.monotonic()
     result = run_deploy(dst_inventory, env=DEPLOY_ENV)
+    keep(module_tmp, "redeploy", started, f"changed: {result.changed}\n{result.output}")
     assert result.ok, result.explain()
     return result
 
