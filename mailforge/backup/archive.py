@@ -301,7 +301,7 @@ def write_archive(
                 mail_hostname=host.pop("mailname", ""),
                 mail_root=host.pop("mail_root", ""),
                 domains=tuple(host.pop("domains", "").split()),
-                databases=tuple(state.databases),
+                databases=tuple(sorted(state.databases)),
                 roots=state.roots,
                 mailboxes=tuple(sorted(state.counts.items())),
                 files=len(state.hashes),

@@ -269,7 +269,7 @@ def plan_lines(manifest: Manifest, facts: Mapping[str, str], where: str) -> list
         f"  3. merge into place: {', '.join(manifest.roots) or '(nothing)'}",
         f"  4. move in the Maildirs of {len(manifest.mailboxes)} mailbox(es), {manifest.messages} message(s), "
         f"into {facts.get('mail_root') or '?'} (the host has {facts.get('messages') or 0} message file(s) now)",
-        "  5. start the services again, restart those that read keys, flush the queue",
+        "  5. start the services again (they read the restored keys), reload Nginx, flush the queue",
         "  what the host had is kept in /var/backups/mailforge-replaced-<time>",
     ]
 
