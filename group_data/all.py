@@ -78,9 +78,10 @@ mail_domains = [
 # postfixadmin_superadmin_password_env = "PFA_ADMIN_PASSWORD"
 #     (unset: generated on the host, /etc/mailforge/postfixadmin/superadmin)
 # webmail = "roundcube"                  # roundcube (Debian) | snappymail | rainloop (upstream archives) | none
-# snappymail_version = "..."             # snappymail/rainloop only: the pinned release...
-# snappymail_archive_url = "https://github.com/the-djmaze/snappymail/releases/download/v.../snappymail-....tar.gz"
-# snappymail_archive_sha256 = "..."      # ...and its SHA-256 from the release page (a mismatch stops the run)
+# snappymail_version = "2.38.2"         # snappymail/rainloop: the pinned release (defaults: 2.38.2 / 1.17.0)
+# snappymail_archive_url = "https://github.com/the-djmaze/snappymail/releases/download/v2.38.2/snappymail-2.38.2.tar.gz"
+# snappymail_archive_sha256 = "71f1d8a9..."   # set all three together (rainloop_*: the same keys); a wrong SHA-256
+#     stops the run with nothing installed. Oldest accepted: SnappyMail 2.21.4, RainLoop 1.15.0.
 # snappymail_admin_password_env = "SNAPPYMAIL_ADMIN_PASSWORD"   # unset: generated, /etc/mailforge/snappymail-admin
 # nginx_php_fpm_max_children = 16        # PHP-FPM processes per app pool at most
 # nginx_php_fpm_max_requests = 500       # recycle a PHP worker after this many requests

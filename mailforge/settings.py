@@ -417,6 +417,12 @@ def _cross_checks(read: _Reader, domains: list[MailDomain]) -> None:
 
 
 WEBMAILS = ("roundcube", "rainloop", "snappymail", "none")
+# The oldest releases whose formats deploys/webmail.py writes: RainLoop checks a password_hash() admin password
+# since 1.15.0 (before: an MD5 salted with the SALT.php it makes on its first request), SnappyMail reads the
+# domain JSON's {"IMAP": {"host", "port", "type"}} since 2.21.4 (2.21.0-2.21.3 read "secure" instead of "type").
+# https://github.com/RainLoop/rainloop-webmail/commit/b77dcb5c1 (first in v1.15.0)
+# https://github.com/the-djmaze/snappymail/commit/2d832ff5e (first in v2.21.4)
+MINIMUM_ARCHIVE_VERSIONS = {"rainloop": (1, 15, 0), "snappymail": (2, 21, 4)}
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
 
@@ -447,9 +453,23 @@ def _web(read: _Reader, hostname: str, domains: list[MailDomain]) -> WebSettings
     version = archive = sha256 = ""
     admin_password = None
     if webmail in ("rainloop", "snappymail"):
-        version = read.string(f"{webmail}_version", "2.38.2")
-        archive = read.string(f"{webmail}_archive_url", "https://.../snappymail-2.38.2.tar.gz")
-        sha256 = read.string(f"{webmail}_archive_sha256", "64 hex digits").lower()
+        keys = (f"{webmail}_version", f"{webmail}_archive_url", f"{webmail}_archive_sha256")
+        # The defaults (deploys/webmail.py) pin one release: a version, URL or digest overridden alone would
+        # pair it with another release's.
+        overridden = [key for key in keys if read.data.get(key) not in (None, "")]
+        if overridden and len(overridden) < len(keys):
+            missing = [key for key in keys if key not in overridden]
+            read.problem(overridden[0], f"is set without {' and '.join(missing)} (the defaults pin another release)",
+                         f"set all three of {', '.join(keys)} to the release you pin")  # fmt: skip
+        example_url = str(read.defaults.get(keys[1]) or "https://example.org/webmail-1.0.0.tar.gz")
+        version = read.string(keys[0], str(read.defaults.get(keys[0]) or "1.0.0"))
+        archive = read.string(keys[1], example_url)
+        sha256 = read.string(keys[2], "the 64 hex digits sha256sum prints for the archive").lower()
+        oldest = MINIMUM_ARCHIVE_VERSIONS[webmail]
+        if re.fullmatch(r"\d+(\.\d+)*", version) and tuple(int(n) for n in version.split(".")) < oldest:
+            floor = ".".join(map(str, oldest))
+            read.problem(keys[0], f"{webmail} {version} predates {floor}, the oldest whose formats mailforge writes",
+                         f"pin {webmail} {floor} or newer (all three of {', '.join(keys)})")  # fmt: skip
         if sha256 and not re.fullmatch(r"[0-9a-f]{64}", sha256):
             read.problem(f"{webmail}_archive_sha256", "is not a SHA-256 digest", "paste the 64 hex digits of sha256sum")
         if archive and not re.match(r"^(https?|file)://", archive):

@@ -31,6 +31,7 @@ WEB_CONTEXT: dict[str, object] = {
     "hsts_max_age": 31536000,
     "root": "/usr/share/postfixadmin/public",
     "denied": ["/data"],
+    "denied_patterns": ["^/snappymail/v/[^/]+/app/"],
     "app": "postfixadmin",
     "pool_user": "postfixadmin",
     "pool_group": "www-data",
