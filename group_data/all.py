@@ -47,7 +47,7 @@ mail_domains = [
 # tls_min_protocol = "TLSv1.2"           # or "TLSv1.3" (port 25 keeps 1.2: its TLS is opportunistic)
 # tls_ciphers = ["ECDHE-RSA-AES128-GCM-SHA256", ...]   # TLS 1.2 suites, ECDHE with AEAD only
 # tls_curves = ["X25519", "prime256v1", "secp384r1"]
-# tls_prefer_server_ciphers = False      # Mozilla: the client picks among strong suites
+# tls_prefer_server_ciphers = True       # the server orders the suites (Mozilla: False; README "Security")
 
 # --- DNS (defaults in deploys/dns.py); the zone to publish is written to build/dns/<domain>.zone
 # mail_ipv4 = ["203.0.113.10"]          # public addresses: A/AAAA, SPF, PTR

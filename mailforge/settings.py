@@ -572,7 +572,7 @@ def _tls_policy(read: _Reader, mode: str) -> TlsPolicy:
                      f"this host's {key_type} certificate", f"add ECDHE-{key_type}-AES128-GCM-SHA256")  # fmt: skip
     prefer = read.get("tls_prefer_server_ciphers")
     if not isinstance(prefer, bool):
-        read.problem("tls_prefer_server_ciphers", f"must be True or False, not {prefer!r}", "set it to False")
+        read.problem("tls_prefer_server_ciphers", f"must be True or False, not {prefer!r}", "set it to True")
         prefer = False
     return TlsPolicy(
         min_protocol=floor or PROTOCOLS[0],

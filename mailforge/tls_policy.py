@@ -1,13 +1,18 @@
 """One TLS policy for every daemon that serves TLS: Postfix (25, 465, 587), Dovecot (143, 993), Nginx (443).
 
-The defaults are Mozilla's "intermediate" configuration, guidelines 6.0:
+The defaults are Mozilla's "intermediate" configuration, guidelines 6.0, but for the server cipher order:
 https://ssl-config.mozilla.org/#config=intermediate and https://wiki.mozilla.org/Security/Server_Side_TLS
 
 - Protocols: TLS 1.2 and 1.3 (tls_min_protocol = "TLSv1.3" leaves 1.3 alone, Mozilla's "modern").
 - TLS 1.2 suites: ECDHE key exchange with AEAD encryption only (AES-GCM, ChaCha20-Poly1305). TLS 1.3 suites are
   not configured: OpenSSL's defaults are exactly Mozilla's three.
-- Server cipher preference: off. Every suite offered is strong, so the client chooses (a phone without AES
-  instructions picks ChaCha20), as Mozilla recommends. Port 25 is the exception below.
+- Server cipher preference: ON, where Mozilla says off (our one deviation from "intermediate"). Mozilla lets
+  the client choose because every suite offered is strong; that argument holds both ways, so with only
+  ECDHE+AEAD suites on offer the server's order is exactly as safe. It also makes the negotiated suite
+  deterministic (the same client always gets the same suite, whatever order its library lists them in), and
+  Debian 12's testssl.sh 3.0 rates "NOT a cipher order configured" HIGH, which issue 8 forbids. The cost: a
+  client without AES instructions that lists ChaCha20 first gets AES-GCM (slower for it, never weaker).
+  tls_prefer_server_ciphers = False restores Mozilla's choice.
 - DH parameters: none. Guidelines 6.0 dropped the DHE suites from "intermediate"; with ECDHE only, no DH
   parameters are used, and the key exchange groups (X25519, prime256v1, secp384r1) hold no FFDHE group, so TLS
   1.3 never negotiates one either. Mozilla's newer X25519MLKEM768 is left out: Debian 12's OpenSSL 3.0 lacks it.
@@ -29,7 +34,12 @@ from dataclasses import dataclass
 PROTOCOLS = ("TLSv1.2", "TLSv1.3")
 MOZILLA_INTERMEDIATE = "https://ssl-config.mozilla.org/#config=intermediate"
 
-# Mozilla intermediate (guidelines 6.0), TLS 1.2 suites in Mozilla's order (OpenSSL names).
+# Mozilla intermediate (guidelines 6.0), TLS 1.2 suites (OpenSSL names) in the order the server prefers them.
+# Mozilla's own order already suits server preference: ECDSA before RSA within each cipher (only the suites
+# matching the certificate's key type can be negotiated, so this matters only with an ECDSA certificate or two
+# certificates), AES-GCM before ChaCha20-Poly1305 (servers and most clients have AES instructions; ChaCha20
+# stays for those without), AES-128 before AES-256 (both are out of reach of any attack; 128 is cheaper).
+# https://wiki.mozilla.org/Security/Server_Side_TLS#Intermediate_compatibility_.28recommended.29
 INTERMEDIATE_CIPHERS = (
     "ECDHE-ECDSA-AES128-GCM-SHA256",
     "ECDHE-RSA-AES128-GCM-SHA256",
@@ -79,7 +89,7 @@ class TlsPolicy:
     min_protocol: str = "TLSv1.2"
     ciphers: tuple[str, ...] = INTERMEDIATE_CIPHERS  # TLS 1.2 suites, OpenSSL names, preferred first
     curves: tuple[str, ...] = CURVES
-    prefer_server_ciphers: bool = False
+    prefer_server_ciphers: bool = True  # Mozilla says False; see the module docstring
 
     @property
     def protocols(self) -> tuple[str, ...]:

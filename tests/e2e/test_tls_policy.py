@@ -1,5 +1,6 @@
-"""Issue 8 (security): one TLS policy on every TLS port, judged by testssl.sh and by direct handshakes; and
-the audit of every private key's owner and mode at the end of each deploy.
+"""Issue 8 (security): one TLS policy on every TLS port, judged by testssl.sh and by direct handshakes; the
+local CA's CRL, named by the served certificate and fetched over plain HTTP; and the audit of every private
+key's owner and mode at the end of each deploy.
 
 One host ("tlsp", tlsp.example.test, webmail "none" so 443 serves PostfixAdmin only) is deployed once for the
 module with the default policy (mailforge/tls_policy.py). The policy the tests expect is read from the same
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from deploys.settings import defaults
+from deploys.tls import CRL_UNIT, crl_url
 from mailforge.provision import ROOT, DeployResult, run_deploy, write_inventory
 from mailforge.settings import load_settings
 from mailforge.testhost import Host, StateDir
@@ -107,7 +110,14 @@ def test_testssl_finds_no_protocol_below_tls_1_2(reports: dict[int, testssl.Repo
 
 @pytest.mark.parametrize("port", list(testssl.TARGETS))
 def test_testssl_finds_nothing_high_or_critical(reports: dict[int, testssl.Report], port: int) -> None:
-    assert testssl.serious(reports[port].findings, local_ca=True) == []
+    # Nothing excused: the server orders the suites, and the local CA's certificate names its CRL.
+    assert testssl.serious(reports[port].findings) == []
+
+
+@pytest.mark.parametrize("port", list(testssl.TARGETS))
+def test_testssl_finds_the_crl_and_a_server_cipher_order(reports: dict[int, testssl.Report], port: int) -> None:
+    by_id = reports[port].by_id()
+    assert (by_id["cert_crlDistributionPoints"].finding, by_id["cipher_order"].finding) == (crl_url(FQDN), "server")
 
 
 def test_port_25_orders_suites_itself(reports: dict[int, testssl.Report]) -> None:
@@ -175,6 +185,111 @@ def test_no_dhe_suite_is_offered(server: Server, port: int) -> None:
 def test_key_exchange_uses_the_policy_groups_only(server: Server, port: int, group: str, policy: TlsPolicy) -> None:
     # TLS 1.3 has no fallback to RSA key exchange: the handshake works only with a group the server allows.
     assert (handshake(server, port, "-tls1_3", "-groups", group) is not None) is (group in policy.curves)
+
+
+# --- the local CA's certificate revocation list --------------------------------------------------------
+
+
+def served_certificate(server: Server, port: int) -> str:
+    """The leaf certificate (PEM) the server presents on a port."""
+    starttls = ["-starttls", STARTTLS[port]] if STARTTLS[port] else []
+    argv = ["openssl", "s_client", "-connect", f"{server.address}:{port}", *starttls, "-servername", server.fqdn,
+            "-CAfile", server.cafile, "-verify_return_error"]  # fmt: skip
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    assert begin in proc.stdout, proc.stdout + proc.stderr
+    return proc.stdout[proc.stdout.index(begin) : proc.stdout.index(end) + len(end)] + "\n"
+
+
+def crl_points(pem: str) -> str:
+    return subprocess.run(["openssl", "x509", "-noout", "-ext", "crlDistributionPoints"], input=pem,
+                          capture_output=True, text=True, check=True).stdout  # fmt: skip
+
+
+@pytest.mark.parametrize("port", PORTS)
+def test_the_served_certificate_names_the_crl(server: Server, port: int) -> None:
+    assert crl_points(served_certificate(server, port)).split() == [
+        "X509v3", "CRL", "Distribution", "Points:", "Full", "Name:", f"URI:{crl_url(FQDN)}"]  # fmt: skip
+
+
+def fetch_crl(server: Server, directory: Path) -> tuple[str, Path]:
+    """GET the certificate's CRL URI over plain HTTP from this machine (connecting to the test host's address
+    with the URI's Host): (Content-Type, the saved body)."""
+    url = crl_url(FQDN).replace(FQDN, server.address, 1)
+    request = urllib.request.Request(url, headers={"Host": FQDN})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy: the test host only
+    with opener.open(request, timeout=30) as response:
+        path = directory / "mailforge-ca.crl"
+        path.write_bytes(response.read())
+        return response.headers["Content-Type"], path
+
+
+def read_crl(path: Path, cafile: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["openssl", "crl", "-inform", "DER", "-in", str(path), "-CAfile", cafile, "-verify",
+                           "-noout", "-text"], capture_output=True, text=True)  # fmt: skip
+
+
+def test_the_crl_is_served_over_http_as_der(server: Server, module_tmp: Path) -> None:
+    content_type, _ = fetch_crl(server, module_tmp)
+    assert content_type == "application/pkix-crl"
+
+
+def test_the_crl_verifies_against_the_local_ca_and_revokes_nothing(server: Server, module_tmp: Path) -> None:
+    _, path = fetch_crl(server, module_tmp)
+    result = read_crl(path, server.cafile)
+    assert result.returncode == 0 and "verify OK" in result.stderr, result.stderr
+    assert "No Revoked Certificates." in result.stdout, result.stdout
+
+
+def crl_number(path: Path, cafile: str) -> int:
+    text = read_crl(path, cafile).stdout
+    return int(text.split("X509v3 CRL Number:", 1)[1].split()[0])
+
+
+def test_the_daily_timer_re_signs_the_crl(server: Server, tls_host: Host, module_tmp: Path) -> None:
+    timer = f"{CRL_UNIT}.timer"
+    assert tls_host.run(f"systemctl is-enabled {timer}; systemctl is-active {timer}").stdout.split() == [
+        "enabled", "active"]  # fmt: skip
+    before = crl_number(fetch_crl(server, module_tmp)[1], server.cafile)
+    tls_host.run(f"systemctl start {CRL_UNIT}.service")
+    _, path = fetch_crl(server, module_tmp)
+    assert read_crl(path, server.cafile).returncode == 0
+    assert crl_number(path, server.cafile) == before + 1
+
+
+# A host deployed before the CRL existed: its certificate (same names, same CA) has no CRL distribution point,
+# and the daemons serve it. The next deploy re-issues the certificate, and every daemon serves the new one.
+LEGACY_CERTIFICATE = f"""set -e
+cd /etc/mailforge/tls
+san=$(openssl x509 -in {FQDN}.crt -noout -ext subjectAltName | tail -n +2 | tr -d ' ')
+openssl req -new -key {FQDN}.key -subj /CN={FQDN} -out /root/legacy.csr
+printf 'subjectAltName=%s\\nextendedKeyUsage=serverAuth\\nbasicConstraints=CA:FALSE\\n' "$san" > /root/legacy.ext
+openssl x509 -req -in /root/legacy.csr -CA /etc/mailforge/ca/ca.crt -CAkey /etc/mailforge/ca/ca.key \\
+    -CAcreateserial -days 30 -extfile /root/legacy.ext -out /root/legacy.crt
+cat /root/legacy.crt /etc/mailforge/ca/ca.crt > {FQDN}.crt
+systemctl reload postfix dovecot nginx
+"""
+
+
+@pytest.fixture(scope="module")
+def legacy_certificate_deploy(server: Server, tls_host: Host, inventory: Path) -> DeployResult:
+    tls_host.run(LEGACY_CERTIFICATE)
+    # The precondition: every daemon serves a certificate without the CRL before the deploy.
+    assert [p for p in PORTS if crl_points(served_certificate(server, p))] == []
+    return run_deploy(inventory, env=DEPLOY_ENV)
+
+
+def test_a_deploy_reissues_a_certificate_without_the_crl(legacy_certificate_deploy: DeployResult,
+                                                         tls_host: Host) -> None:  # fmt: skip
+    assert legacy_certificate_deploy.ok, legacy_certificate_deploy.explain()
+    pem = tls_host.run(f"cat /etc/mailforge/tls/{FQDN}.crt").stdout
+    assert f"URI:{crl_url(FQDN)}" in crl_points(pem)
+
+
+@pytest.mark.parametrize("port", PORTS)
+def test_every_daemon_serves_the_reissued_certificate(legacy_certificate_deploy: DeployResult, server: Server,
+                                                      port: int) -> None:  # fmt: skip
+    assert f"URI:{crl_url(FQDN)}" in crl_points(served_certificate(server, port))
 
 
 # --- key permission audit and deploy behaviour --------------------------------------------------------

@@ -3,8 +3,8 @@ verdict on its findings.
 
 Network hygiene: ``--ip ADDRESS --nodns none`` connects to the test host's address, with the host name used
 only as SNI and for the certificate's name check, and looks up no name at all (no A/AAAA/MX/CAA/PTR query).
-Without ``--phone-out`` testssl fetches no OCSP responder, CRL or key-compromise list (and mailforge's
-certificates name none). So testssl only ever talks to the test host.
+Without ``--phone-out`` testssl fetches no OCSP responder, CRL or key-compromise list (the local CA's CRL
+is fetched by test_tls_policy.py itself, from the test host). So testssl only ever talks to the test host.
 """
 
 from __future__ import annotations
@@ -88,26 +88,10 @@ def run_all(
     return reports
 
 
-# Findings testssl 3.0 rates HIGH that are not faults of mailforge's configuration, each excused only with its
-# exact text and under the condition that makes it harmless:
-# - No server cipher order (Mozilla's choice, mailforge/tls_policy.py) when every suite offered is strong:
-#   the client then picks among strong suites only. testssl 3.2 weighs the offered suites and rates this LOW.
-CLIENT_ORDER = {("cipher_order", "NOT a cipher order configured"),
-                ("cipher_order", "server -- < TLS 1.3 client determined")}  # fmt: skip
-# - No CRL or OCSP URI in a certificate of the host's own local CA (tls_mode = "selfsigned"), which runs no
-#   revocation service; Certbot's certificates carry their CA's URI.
-LOCAL_CA = {("cert_revocation", "Neither CRL nor OCSP URI provided")}
-
-
-def only_strong_suites(findings: Sequence[Finding]) -> bool:
-    categories = {f.id: f.finding for f in findings if f.id in WEAK_CATEGORIES}
-    return set(categories) == set(WEAK_CATEGORIES) and all(v.startswith("not offered") for v in categories.values())
-
-
-def serious(findings: Sequence[Finding], *, local_ca: bool) -> list[Finding]:
-    """The HIGH and CRITICAL findings, less the excused ones above."""
-    excused = (CLIENT_ORDER if only_strong_suites(findings) else set()) | (LOCAL_CA if local_ca else set())
-    return [f for f in findings if f.severity in SERIOUS and (f.id, f.finding) not in excused]
+def serious(findings: Sequence[Finding]) -> list[Finding]:
+    """The HIGH and CRITICAL findings: issue 8 allows none, and none is excused. (The server orders the suites,
+    mailforge/tls_policy.py, and the local CA's certificate names its CRL, deploys/tls.py.)"""
+    return [f for f in findings if f.severity in SERIOUS]
 
 
 def summary(reports: Mapping[int, Report]) -> str:

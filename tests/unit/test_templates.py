@@ -50,6 +50,16 @@ SECURITY_CONTEXT: dict[str, object] = {
     "postfixadmin_log": "/var/log/nginx/postfixadmin.access.log",
     "roundcube_log": "/var/log/roundcube/errors.log",
 }
+# Keys the local CA's CRL templates read (and the port-80 site), as deploys/tls.py and nginx_php.py pass them.
+CRL_CONTEXT: dict[str, object] = {
+    "crl_name": "mailforge-ca.crl",
+    "crl_root": "/var/www/mailforge-ca",
+    "crl_file": "/var/www/mailforge-ca/mailforge-ca.crl",
+    "crl_days": 30,
+    "ca_dir": "/etc/mailforge/ca",
+    "ca_file": SETTINGS.tls.ca_file,
+    "script": "/etc/mailforge/ca/refresh-crl",
+}
 ALL = sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.j2"))
 
 
@@ -66,7 +76,7 @@ def render(name: str, **context: object) -> str:
         entries=[("example.org", "mail", "/etc/opendkim/keys/example.org/mail.private")],
         socket="local:/var/spool/postfix/opendkim/opendkim.sock",
         relay=SETTINGS.postfix.relay,
-        **{**WEB_CONTEXT, **SECURITY_CONTEXT, **context},
+        **{**WEB_CONTEXT, **SECURITY_CONTEXT, **CRL_CONTEXT, **context},
     )
 
 
