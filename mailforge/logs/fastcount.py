@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from mailforge.logs.events import QID, parse_host_ip, parse_reply
-from mailforge.logs.queues import SIZE_SHIFT, Queues
+from mailforge.logs.queues import ChunkQueues, Queues
 from mailforge.logs.records import MONTHS, LineParser, ParseStats
 from mailforge.logs.summary import LOCAL_SERVICES, Summarizer, Summary, domain, resolve_days, short_reason
 
@@ -86,12 +86,15 @@ def _day_hour(key: bytes) -> tuple[str, int] | bool:
 class FastCounter:
     """Counts one log (a file or a stream) block by block into ``summary``; finish() settles it."""
 
-    def __init__(self, summary: Summary, reference: datetime | None = None) -> None:
+    def __init__(self, summary: Summary, reference: datetime | None = None, queues: Queues | None = None) -> None:
         self.s = summary
         self.reference = reference
         self.days: dict[str, int] = {}  # arrivals per day as written ("Jul  5"), in order of appearance
-        self.general = Summarizer(summary, Queues(), self.days)
-        self.q = self.general.q
+        self.q = queues if queues is not None else Queues()
+        self.general = Summarizer(summary, self.q, self.days)
+        # A piece after the log's start (parallel.py): where in the file each block ends, for ChunkQueues.
+        self.chunk = self.q if isinstance(self.q, ChunkQueues) else None
+        self.offset = 0
         # The general route's parser keeps its own line counts: feed() counts every line itself.
         self.parser = LineParser(reference, ParseStats())
         self.first: str | None = None  # the log's first record line, and the end of its last block
@@ -114,13 +117,16 @@ class FastCounter:
         """Count ``data``: whole lines (it ends with a newline, or at the end of the log)."""
         if not data:
             return
+        self.offset += len(data)
+        if self.chunk is not None:
+            self.chunk.where = self.offset
         ends = len(data) - 1 if data.endswith(b"\n") else len(data)
         # The number of lines; deleting the newlines is quicker than counting them (memchr inside).
         n = len(data) - len(data.replace(b"\n", b"")) + 1 - (ends < len(data))
         bad = self._not_records(data, ends, n)
         self.tail = data[-TAIL:] if len(data) >= TAIL else (self.tail + data)[-TAIL:]
         if self.first is None:
-            self.first = self._first_record(data)
+            self.first = self._first_record(data, bad)
         if any(data[i : i + 1] == b"{" for i in bad):
             self._journal(data)
             return
@@ -153,7 +159,7 @@ class FastCounter:
 
     def _candidates(self, data: bytes) -> None:
         s, q = self.s, self.q
-        q_received, q_queued, q_deferred = q.received, q.queued, q.deferred
+        q_received, q_queued, q_size, q_deferred, q_removed = q.received, q.queued, q.size, q.deferred, q.removed
         h_received, h_delivered = s.hourly["received"], s.hourly["delivered"]
         h_deferred, h_bounced, h_rejected = s.hourly["deferred"], s.hourly["bounced"], s.hourly["rejected"]
         days, senders, rcpts, rcpt_bytes, services = self.days, self.senders, self.rcpts, self.rcpt_bytes, self.services
@@ -166,7 +172,6 @@ class FastCounter:
         rfind = data.rfind
         last = -1
         width = 0  # from a line's start to its tag, as in the line before: the host and stamp rarely change
-        opened = q.open
         # Per candidate as few calls as can be: each costs about as much as the regex spends on a line.
         for m in _CANDIDATE.finditer(data):
             at = m.start()
@@ -198,14 +203,14 @@ class FastCounter:
                 if qid is None:
                     self._general_at(data, start, at)
                     continue
-                opened.pop(qid, None)
+                q_removed(qid)
             elif kind == 6:  # from=<sender>, size=N
                 qid, sender, size = m.group(2, 5, 6)
                 if qid is None or b"status=expired" in sender:  # NOQUEUE, or qmgr's "expired" line
                     self._general_at(data, start, at)
                     continue
                 n = int(size)
-                if q_queued(qid, n):
+                if q_queued(qid, n, sender):
                     senders[sender] += 1
                     bytes_received += n
             elif kind == 3:  # client=
@@ -231,7 +236,7 @@ class FastCounter:
                     h_delivered[hour] += 1
                     services[prog] += 1
                     rcpts[to] += 1
-                    if n := opened.get(qid, 0) >> SIZE_SHIFT:
+                    if n := q_size(qid, to):
                         bytes_delivered += n
                         rcpt_bytes[to] += n
                 elif status == b"deferred":
@@ -334,16 +339,17 @@ class FastCounter:
             if rec is not None:
                 self.general.add(rec)
 
-    def _first_record(self, data: bytes) -> str | None:
-        parser, start = LineParser(self.reference), 0
-        for _ in range(100):
+    def _first_record(self, data: bytes, bad: list[int]) -> str | None:
+        """The first line in ``data`` that is a record with a time (the lines in ``bad`` are not)."""
+        parser, skip, start = LineParser(self.reference), set(bad), 0
+        while start < len(data):
             end = data.find(b"\n", start)
-            line = data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
-            rec = parser.parse(line)
-            if rec is not None and rec.ts is not None:
-                return line
-            if end < 0:
-                break
+            end = end if end >= 0 else len(data)
+            if start not in skip or data[start : start + 1] == b"{":
+                line = data[start:end].decode("utf-8", "replace")
+                rec = parser.parse(line)
+                if rec is not None and rec.ts is not None:
+                    return line
             start = end + 1
         return None
 
@@ -432,12 +438,19 @@ def blocks(fh, size: int = BLOCK) -> Iterator[bytes]:  # type: ignore[no-untyped
 
 
 def summarize_files(paths: Iterable[str], jobs: int = 1) -> Summary:
-    """Summary of log files (plain, gzip, '-' for stdin), each counted from its first line on its own."""
+    """Summary of log files (plain, gzip, '-' for stdin), each counted from its first line on its own.
+
+    ``jobs`` 2 counts a large plain file in two processes (mailforge/logs/parallel.py), with the same result.
+    """
+    from mailforge.logs.parallel import summarize_file
     from mailforge.logs.sources import open_binary, reference_time
 
     summary = Summary()
     for path in paths:
-        counter = FastCounter(summary, reference_time(path))
+        reference = reference_time(path)
+        if jobs > 1 and summarize_file(summary, path, reference, jobs):
+            continue
+        counter = FastCounter(summary, reference)
         fh = open_binary(path)
         try:
             for block in blocks(fh):

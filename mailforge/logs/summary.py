@@ -17,7 +17,7 @@ import heapq
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -88,6 +88,21 @@ class Summary:
     first: str = ""
     last: str = ""
     stats: ParseStats = field(default_factory=ParseStats)
+
+    def merge(self, other: Summary) -> None:
+        """Add ``other``'s counts (a later piece of the same logs) to these; the period is the caller's."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, int):
+                setattr(self, f.name, mine + theirs)
+            elif isinstance(mine, Counter):
+                mine.update(theirs)
+        for key, hours in other.hourly.items():
+            self.hourly[key] = [a + b for a, b in zip(self.hourly[key], hours, strict=True)]
+        st, ot = self.stats, other.stats
+        st.lines, st.parsed, st.unparsed = st.lines + ot.lines, st.parsed + ot.parsed, st.unparsed + ot.unparsed
+        st.unrecognised += ot.unrecognised
+        st.unparsed_samples = (st.unparsed_samples + ot.unparsed_samples)[:5]
 
     def to_dict(self, top: int = 10) -> dict[str, Any]:
         def lst(c: Counter[str]) -> list[dict[str, Any]]:
@@ -198,8 +213,8 @@ class Summarizer:
             self.q.received(qid)
         elif kind is Kind.QUEUED:
             size = int(f["size"]) if f.get("size", "").isdigit() else 0
-            if self.q.queued(qid, size):
-                sender = f.get("from", "")
+            sender = f.get("from", "")
+            if self.q.queued(qid, size, sender):
                 s.senders[sender or "from=<>"] += 1
                 s.sender_domains[domain(sender) if sender else "from=<>"] += 1
                 s.bytes_received += size
@@ -239,7 +254,7 @@ class Summarizer:
                 return
             s.delivered += 1
             s.hourly["delivered"][hour] += 1
-            size = self.q.size(qid)
+            size = self.q.size(qid, to)
             s.bytes_delivered += size
             s.recipients[to.lower()] += 1
             dom = domain(to)
