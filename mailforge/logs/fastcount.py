@@ -162,13 +162,18 @@ class FastCounter:
         q_received, q_queued, q_size, q_deferred, q_removed = q.received, q.queued, q.size, q.deferred, q.removed
         h_received, h_delivered = s.hourly["received"], s.hourly["delivered"]
         h_deferred, h_bounced, h_rejected = s.hourly["deferred"], s.hourly["bounced"], s.hourly["rejected"]
-        days, senders, rcpts, rcpt_bytes, services = self.days, self.senders, self.rcpts, self.rcpt_bytes, self.services
+        days, rcpt_bytes = self.days, self.rcpt_bytes
         deferral_details, bounce_details = self.deferral_details, self.bounce_details
         reject_replies, sasl_clients = self.reject_replies, self.sasl_clients
+        # The most frequent values are listed, then counted at the end in one call (Counter.update, in C).
+        sent_to: list[bytes] = []
+        sent_by: list[bytes] = []
+        queued_from: list[bytes] = []
+        sent_to_add, sent_by_add, queued_from_add = sent_to.append, sent_by.append, queued_from.append
         received = deferred = deferrals = bounced = forwarded = bytes_received = bytes_delivered = 0
         rejected = reject_warnings = held = discarded = sasl_failures = 0
         day_hours: dict[bytes, tuple[str, int] | bool] = {}  # per block, so memory stays flat
-        syslog_rest, rfc3339_rest = _SYSLOG_REST.fullmatch, _RFC3339_REST.fullmatch
+        syslog_rest = _SYSLOG_REST.fullmatch
         rfind = data.rfind
         last = -1
         width = 0  # from a line's start to its tag, as in the line before: the host and stamp rarely change
@@ -180,13 +185,14 @@ class FastCounter:
             start = at - width
             if start < 0 or (start and data[start - 1] != 10):
                 start = -1
-            else:  # self._stamp(), inline: this is the common case
-                n, rest = (9, syslog_rest) if data[start] > 57 else (13, rfc3339_rest)
-                stamp = day_hours.get(key := data[start : start + n])
+            elif data[start] > 57:  # a month name: self._stamp(), inline, as this is the common case
+                stamp = day_hours.get(key := data[start : start + 9])
                 if stamp is None:
                     stamp = day_hours[key] = _day_hour(key)
-                if stamp is not False and rest(data, start + n, at) is None:
+                if stamp is not False and syslog_rest(data, start + 9, at) is None:
                     stamp = False
+            else:
+                stamp = self._stamp(data, start, at, day_hours)
             if start < 0 or stamp is False:
                 start = rfind(b"\n", 0, at) + 1
                 if start == last:
@@ -211,7 +217,7 @@ class FastCounter:
                     continue
                 n = int(size)
                 if q_queued(qid, n, sender):
-                    senders[sender] += 1
+                    queued_from_add(sender)
                     bytes_received += n
             elif kind == 3:  # client=
                 qid = m[2]
@@ -234,8 +240,8 @@ class FastCounter:
                         forwarded += 1
                         continue
                     h_delivered[hour] += 1
-                    services[prog] += 1
-                    rcpts[to] += 1
+                    sent_by_add(prog)
+                    sent_to_add(to)
                     if n := q_size(qid, to):
                         bytes_delivered += n
                         rcpt_bytes[to] += n
@@ -281,6 +287,9 @@ class FastCounter:
                 q_received(m[2])
             else:  # the rare kinds, and common ones in an unusual form
                 self._general_at(data, start, at)
+        self.rcpts.update(sent_to)
+        self.services.update(sent_by)
+        self.senders.update(queued_from)
         s.received += received
         s.deferred += deferred
         s.deferrals += deferrals

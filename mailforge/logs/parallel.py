@@ -24,6 +24,7 @@ import mmap
 import os
 import pickle
 import signal
+import stat
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -56,9 +57,12 @@ def cut_point(path: str) -> int | None:
     if path == "-":
         return None
     try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size < MIN_SPLIT:  # a pipe cannot be read twice
+            return None
+        size = st.st_size
         with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size < MIN_SPLIT or not os.path.isfile(path) or fh.read(2) == GZIP_MAGIC:
+            if fh.read(2) == GZIP_MAGIC:
                 return None
             fh.seek(size // 2)
             rest = fh.read(BLOCK)
