@@ -22,9 +22,12 @@ from mailforge.logs.queues import ChunkQueues, Queues
 from mailforge.logs.records import MONTHS, LineParser, ParseStats
 from mailforge.logs.summary import LOCAL_SERVICES, Summarizer, Summary, domain, resolve_days, short_reason
 
-BLOCK = 1 << 20  # bytes read at a time: the regex passes over a block then find it in the CPU cache
+BLOCK = 1 << 18  # bytes read at a time: small enough for the CPU cache between passes, and for memory
 TAIL = 1 << 16  # the end of the log kept for its last record (the period's end)
-FOLD_AT = 50_000  # distinct raw values (e.g. deferral details) kept before they are folded into text
+# Distinct raw values kept before they are folded into the summary's text keys: addresses (as many once
+# folded), and the replies that fold into a few reasons, or clients (so those are not kept twice).
+FOLD_AT = 50_000
+FOLD_REPLIES_AT = 1_000
 
 _ACTIONS = rb"reject|reject_warning|milter-reject|hold|discard"
 _NAME = rb"[^\s\x1c-\x1f]"  # what \S is to the parser's text regexes, for ASCII
@@ -140,8 +143,12 @@ class FastCounter:
                 st.unparsed_samples.append(data[i : end if end >= 0 else None].decode("utf-8", "replace")[:200])
         self._candidates(data)
         self._rare(data)
-        if max(map(len, (self.senders, self.rcpts, self.deferral_details, self.reject_replies))) > FOLD_AT:
+        if max(map(len, (self.senders, self.rcpts, self.rcpt_bytes))) > FOLD_AT:
             self.fold()
+        elif max(map(len, (self.deferral_details, self.bounce_details, self.reject_replies, self.sasl_clients))) > (
+            FOLD_REPLIES_AT
+        ):
+            self.fold_replies()
 
     @staticmethod
     def _not_records(data: bytes, ends: int, n: int) -> list[int]:
@@ -381,6 +388,14 @@ class FastCounter:
                 s.delivered_local += n
             else:
                 s.delivered_remote += n
+        for raw_counts in (self.senders, self.rcpts, self.rcpt_bytes, self.services):
+            raw_counts.clear()
+        self.fold_replies()
+
+    def fold_replies(self) -> None:
+        """Deferral, bounce and reject replies -> their reasons (mostly distinct texts, a few reasons);
+        failed SMTP AUTH clients -> their addresses."""
+        s = self.s
         for raw, n in self.deferral_details.items():
             s.deferral_reasons[short_reason(raw.decode("utf-8", "replace"))] += n
         for raw, n in self.bounce_details.items():
@@ -390,8 +405,6 @@ class FastCounter:
         for raw, n in self.sasl_clients.items():
             client = raw.decode("utf-8", "replace")
             s.sasl_failures_by_client[parse_host_ip(client)[1] or client] += n
-        for raw_counts in (self.senders, self.rcpts, self.rcpt_bytes, self.services):
-            raw_counts.clear()
         for details in (self.deferral_details, self.bounce_details, self.reject_replies, self.sasl_clients):
             details.clear()
 
