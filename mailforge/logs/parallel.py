@@ -119,7 +119,7 @@ def summarize_file(summary: Summary, path: str, reference: datetime | None, jobs
             data = pipe.read()
         _, status = os.waitpid(pid, 0)
         reaped = True
-        part = pickle.loads(data) if status == 0 and data else None
+        part = _unpickle(data) if status == 0 else None
     finally:
         if not reaped:  # interrupted: the child must not outlive us
             os.kill(pid, signal.SIGTERM)
@@ -127,6 +127,14 @@ def summarize_file(summary: Summary, path: str, reference: datetime | None, jobs
     join(counter, part, path, cut, end)
     counter.finish()
     return True
+
+
+def _unpickle(data: bytes) -> Part | None:
+    try:
+        part = pickle.loads(data)  # from our own child, through a pipe only it and we hold
+    except Exception:  # a child cut short: read its piece here
+        return None
+    return part if isinstance(part, Part) else None
 
 
 def join(counter: FastCounter, part: Part | None, path: str, cut: int, end: int) -> None:
