@@ -18,9 +18,10 @@ from mailforge.dns.inputs import DomainDnsInputs, MailDnsInputs
 
 # RFC 1123 host labels; a mail hostname must be fully qualified (RFC 5321 section 4.1.2: HELO takes a FQDN).
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-FQDN_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "mail.example.org\n" into main.cf.
+FQDN_RE = re.compile(rf"^(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})+\Z")
 # The dot-atom local parts PostfixAdmin accepts (RFC 5322 section 3.4.1, without quoted strings).
-LOCAL_PART_RE = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+LOCAL_PART_RE = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
 MIN_PASSWORD_LENGTH = 12
 
 
@@ -604,7 +605,7 @@ def load_settings(
         outbound_tls=outbound_tls,
     )
     selector = read.string("dkim_selector", "mail").lower()
-    if selector and not re.match(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", selector):
+    if selector and not re.match(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z", selector):
         read.problem("dkim_selector", f"{selector!r} is not a DNS label", "use letters, digits and '-', e.g. 's2026'")
     dkim = DkimSettings(selector=selector, bits=read.integer("dkim_key_bits", 1024))
     dovecot = DovecotSettings(
