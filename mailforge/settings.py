@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -254,6 +255,12 @@ class _Reader:
             return ""
         if not isinstance(value, str):
             self.problem(key, f"must be a string, not {type(value).__name__}", f"set it like {example!r}")
+            return ""
+        # A control character (a newline above all) would end a line in main.cf or a row in mysql's output,
+        # and a lone surrogate cannot even be written as UTF-8: no setting has a use for either.
+        bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cs")), None)
+        if bad is not None:
+            self.problem(key, f"contains the control character {bad!r}", "remove it (newlines, tabs, NUL...)")
             return ""
         return value
 
