@@ -80,6 +80,12 @@ def postfix(settings: PostfixSettings, tls: TlsSettings, database: str) -> None:
         )
     transport = template("/etc/postfix/transport", component="postfix", routes=settings.transport_maps)
     server.shell(name="Index the transport map", commands=["postmap /etc/postfix/transport"], _if=transport.did_change)
+    # main.cf reads hash:/etc/aliases; Debian's postinst indexes it only when it writes main.cf itself, which
+    # the preseed above tells it not to: without aliases.db every smtpd and local(8) logs "open database
+    # /etc/aliases.db: No such file or directory" and local mail (to root, postmaster) waits in the queue.
+    # https://www.postfix.org/postconf.5.html#alias_database
+    aliases = template("/etc/aliases", component="postfix")
+    server.shell(name="Index the local aliases", commands=["newaliases"], _if=aliases.did_change)
     tls_policy = template("/etc/postfix/tls_policy", component="postfix", relay=settings.relay)
     server.shell(name="Index the TLS policy", commands=["postmap /etc/postfix/tls_policy"], _if=tls_policy.did_change)
     relay_credentials = _relay_credentials(settings.relay)
