@@ -27,6 +27,9 @@ def nspawn_argv(name: str, rootfs: str, netns: str) -> list[str]:
         "--keep-unit",
         f"--network-namespace-path=/run/netns/{netns}",
         "--console=pipe",
+        # nspawn's default (auto) links /etc/localtime to this machine's zone at every boot; a real server
+        # keeps its own across a reboot, and the deploy after one must find nothing to change.
+        "--timezone=off",
         "--quiet",
     ]
 
