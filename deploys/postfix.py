@@ -19,8 +19,11 @@ from mailforge.settings import PostfixSettings, RelaySettings, TlsSettings
 DEFAULTS = {
     # Largest message accepted, in bytes (Postfix's message_size_limit; 50 MiB).
     "postfix_message_size_limit": 52428800,
-    # Domains delivered to local Unix accounts; virtual domains must never be listed here.
-    "postfix_mydestination": ["localhost"],
+    # Domains delivered to local Unix accounts; virtual domains must never be listed here. $myhostname makes
+    # Postfix's own notices to postmaster (postmaster@<mail_hostname>, notify_classes) local, through
+    # /etc/aliases; without it they were routed by DNS to this very host, bounced and discarded.
+    # https://www.postfix.org/postconf.5.html#notify_classes
+    "postfix_mydestination": ["$myhostname", "localhost"],
     # Optional static routes: {"example.net": "smtp:[10.0.0.5]:25"} (Postfix transport(5)).
     "postfix_transport_maps": {},
     # Smarthost for clouds that block outbound port 25 (e.g. "smtp.sendgrid.net"); empty: deliver directly.

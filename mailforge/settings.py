@@ -641,8 +641,9 @@ def load_settings(
         )
         local_names.append(name)
     mydestination = tuple(local_names)
+    local_domains = {hostname if name == "$myhostname" else name for name in mydestination}
     for d in domains:
-        if d.domain in mydestination or set(d.alias_domains) & set(mydestination):
+        if d.domain in local_domains or set(d.alias_domains) & local_domains:
             read.problem(
                 "postfix_mydestination",
                 f"lists the virtual domain {d.domain}",

@@ -127,6 +127,7 @@ def fqdns(draw: st.DrawFn) -> str:
 def valid_inventories(draw: st.DrawFn) -> dict[str, Any]:
     names = draw(st.lists(fqdns(), min_size=2, max_size=6, unique=True))
     hostname = "mail." + names[0]
+    assume(hostname not in names)  # mydestination holds $myhostname: the host name is never a mail domain
     domain_names, alias_domain_names = names[1:2] + names[3:4], names[2:3] + names[4:]
     domains = []
     for i, domain in enumerate(domain_names):
