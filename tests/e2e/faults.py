@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 
-from mailforge.provision import ENTRY, ROOT
+from mailforge.provision import ENTRY, ROOT, DeployResult, run_deploy
 from mailforge.testhost import Host, TesthostError
 from mailforge.testhost.hosts import wait_for_ssh
 
@@ -346,7 +346,7 @@ def _fill(path: str, leave_bytes: int) -> Callable[[Host], None]:
         size = max(0, _free_bytes(host, path) - leave_bytes)
         host.run(f"fallocate -l {size} {path}/{FILLER} 2>/dev/null || head -c {size} /dev/zero > {path}/{FILLER}; true")
         free = _free_bytes(host, path)
-        if free > leave_bytes:
+        if free > leave_bytes + 64 * 1024:  # df counts in blocks: some slack
             raise TesthostError(f"{host.name}: {path} still has {free} bytes free after filling it")
 
     return breaks
@@ -392,6 +392,11 @@ def _vmail_back(host: Host) -> None:
     host.run("set -e; umount /var/vmail; rm -rf /var/tmp/vmail")
 
 
+def _nothing(host: Host) -> None:
+    """No fault: the baseline the bench compares recovery times with."""
+
+
+BASELINE = Fault("none (baseline)", _nothing, _nothing)
 # smtpd wants 1.5 x message_size_limit free in the queue filesystem before it takes a message.
 # https://www.postfix.org/postconf.5.html#queue_minfree
 QUEUE_LEFT = 8 * 1024 * 1024
@@ -531,6 +536,11 @@ def _wait_recovered(host: Host, injector: Injector, run: str, settle: float) -> 
 # --- a deploy killed half-way ----------------------------------------------------------------------
 
 
+# Where the killed deploy dies: (operation, seconds after it started), inside apt-get's install of
+# PostfixAdmin and PHP, mid-dpkg; the apt-get goes on running on the host, holding dpkg's lock.
+KILL_AT = ("PostfixAdmin | Install PostfixAdmin", 8.0)
+
+
 @dataclass(frozen=True)
 class KilledDeploy:
     """Where a deploy was killed: the operation that had started last, and when."""
@@ -580,3 +590,39 @@ def deploy_killed_at(
     seconds = time.monotonic() - started
     operations = [line.split("Starting operation:", 1)[1].strip() for line in lines if "Starting operation:" in line]
     return KilledDeploy(operations[-1] if operations else "(none)", seconds, "".join(lines))
+
+
+def run_killed_deploy(
+    host: Host,
+    inventory: Path,
+    env: Mapping[str, str],
+    kill_at: tuple[str, float],
+    run: str,
+    n: int,
+    settle: float = 600,
+) -> tuple[KilledDeploy, DeployResult, Outcome]:
+    """A fresh host's first deploy killed at `kill_at` (operation, seconds), then re-run while n messages
+    stream in: the client retries until the re-run has brought Postfix up. Recovery counts from the kill."""
+    killed = deploy_killed_at(inventory, *kill_at, env=env)
+    since, stopped = time.time(), time.monotonic()
+    name_the_client(host)
+    injector = Injector(host.address, run, n).start()
+    rerun = run_deploy(inventory, env=env)
+    recovered, copies = _wait_recovered(host, injector, run, settle) if rerun.ok else (False, delivered(host, run))
+    recovery_s = time.monotonic() - stopped
+    injector.join(0)
+    log = host.run("cat /var/log/mail.log", check=False).stdout
+    outcome = Outcome(
+        fault="deploy-killed",
+        injection=injector.result,
+        copies=copies,
+        notices=mailbox_files(host, "bob"),
+        bounced_lines=log.count("status=bounced"),
+        log=log,
+        queue_left=queue_size(host),
+        recovery_s=recovery_s,
+        recovered=recovered,
+        damage=integrity(host, run, log, since),
+        fault_s=recovery_s,
+    )
+    return killed, rerun, outcome
