@@ -181,6 +181,7 @@ def test_run_after_the_rerun_changes_nothing(killed: KillScenario) -> None:
 
 def test_mail_sent_during_the_rerun_arrives_once(killed: KillScenario) -> None:
     o = killed.outcome
+    print(f"\n{faults.HEADER}\n{o.row()}")
     assert o.recovered, _summary(o)
     assert (o.not_accepted, o.lost, o.duplicated, o.injection.permfails, o.bounced_lines) == (0, 0, 0, {}, 0), _summary(
         o
