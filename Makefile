@@ -44,3 +44,8 @@ bench: bootstrap
 clean:
 	-$(VENV)/bin/mailforge testhost down --all
 	rm -rf build
+
+# The fault suite alone (tests/e2e/test_faults.py, about 10 minutes); `make e2e`, hence `make test`, runs it too.
+.PHONY: faults
+faults: bootstrap
+	$(PYTEST) tests/e2e/test_faults.py -q

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from io import StringIO
 
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server
 
+from deploys.facts import DpkgInterrupted
 from mailforge.settings import BaseSettings
 
 DEFAULTS = {
@@ -18,10 +20,32 @@ DEFAULTS = {
 # Debian, so on any normal install, but not in a minimal image) rotates what Nginx, Roundcube and fail2ban log.
 PACKAGES = ["ca-certificates", "curl", "openssl", "procps", "tzdata", "less", "logrotate"]
 APT_CACHE_SECONDS = 3600
+# How long apt waits for dpkg's lock, and a killed run's dpkg journal is waited for, before failing.
+DPKG_LOCK_SECONDS = 600
+# Finish what an interrupted dpkg left (`dpkg --configure -a`), once the lock is free: dpkg exits 2 while
+# another process holds it (dpkg(1) EXIT STATUS), 1 when a package fails, and then this fails at once.
+FINISH_DPKG = (
+    f"deadline=$(( $(date +%s) + {DPKG_LOCK_SECONDS} )); "
+    "until DEBIAN_FRONTEND=noninteractive dpkg --configure -a; do "
+    '[ $? -eq 2 ] && [ "$(date +%s)" -lt "$deadline" ] || exit 1; sleep 2; done'
+)
 
 
 @deploy("Base system")
 def base(settings: BaseSettings) -> None:
+    # A deploy killed half-way (Ctrl-C, a dropped SSH connection) leaves its apt-get running on the host,
+    # holding dpkg's lock: the next run's apt waits for it instead of failing at once. apt.conf(5):
+    # https://manpages.debian.org/bookworm/apt/apt-get.8.en.html (DPkg::Lock::Timeout)
+    files.put(
+        name="Wait for dpkg's lock",
+        src=StringIO(f'DPkg::Lock::Timeout "{DPKG_LOCK_SECONDS}";\n'),
+        dest="/etc/apt/apt.conf.d/90mailforge-dpkg-lock",
+        mode="644",
+    )
+    if host.get_fact(DpkgInterrupted):
+        # ...or killed along with it (a reboot, the OOM killer): apt then refuses every install until the
+        # interrupted run is finished ("dpkg was interrupted, you must manually run 'dpkg --configure -a'").
+        server.shell(name="Finish an interrupted package run", commands=[FINISH_DPKG])
     apt.update(name="Refresh the package index", cache_time=APT_CACHE_SECONDS)
     apt.packages(name="Install base tools", packages=PACKAGES, no_recommends=True)
     # Not server.timezone: its fact resolves links fully (UTC -> Etc/UTC) and so never settles on a

@@ -7,7 +7,7 @@ from PostfixAdmin's tables, Maildirs under /var/vmail/<domain>/<user> owned by t
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import apt, files, server, systemd
 
 from deploys.service import check_then_reload
 from deploys.templating import template
@@ -37,6 +37,9 @@ CONF_D = (
 @deploy("Dovecot")
 def dovecot(settings: DovecotSettings, tls: TlsSettings, database: str) -> None:
     apt.packages(name="Install Dovecot", packages=PACKAGES, no_recommends=True)
+    # Stopping Dovecot must not deliver a message twice: see the drop-in (read at the next stop, no restart).
+    dropin = template("/etc/systemd/system/dovecot.service.d/mailforge.conf", component="dovecot")
+    systemd.daemon_reload(name="Reload systemd units", _if=dropin.did_change)
     server.group(name="vmail group", group="vmail", gid=settings.vmail_gid, system=True)
     server.user(
         name="vmail user",

@@ -39,3 +39,16 @@ class FileExists(FactBase[bool]):
 
     def process(self, output: list[str]) -> bool:  # type: ignore[override]
         return bool(output) and output[0] == "yes"
+
+
+class DpkgInterrupted(FactBase[bool]):
+    """Whether dpkg's journal (/var/lib/dpkg/updates) holds an unfinished run: an apt-get still running for a
+    deploy that was killed, or one killed with it. dpkg refuses to install anything until it is finished."""
+
+    default = bool
+
+    def command(self) -> StringCommand:  # type: ignore[override]
+        return StringCommand("ls -A /var/lib/dpkg/updates 2>/dev/null | head -1")
+
+    def process(self, output: list[str]) -> bool:  # type: ignore[override]
+        return any(line.strip() for line in output)

@@ -19,8 +19,11 @@ from mailforge.settings import PostfixSettings, RelaySettings, TlsSettings
 DEFAULTS = {
     # Largest message accepted, in bytes (Postfix's message_size_limit; 50 MiB).
     "postfix_message_size_limit": 52428800,
-    # Domains delivered to local Unix accounts; virtual domains must never be listed here.
-    "postfix_mydestination": ["localhost"],
+    # Domains delivered to local Unix accounts; virtual domains must never be listed here. $myhostname makes
+    # Postfix's own notices to postmaster (postmaster@<mail_hostname>, notify_classes) local, through
+    # /etc/aliases; without it they were routed by DNS to this very host, bounced and discarded.
+    # https://www.postfix.org/postconf.5.html#notify_classes
+    "postfix_mydestination": ["$myhostname", "localhost"],
     # Optional static routes: {"example.net": "smtp:[10.0.0.5]:25"} (Postfix transport(5)).
     "postfix_transport_maps": {},
     # Smarthost for clouds that block outbound port 25 (e.g. "smtp.sendgrid.net"); empty: deliver directly.
@@ -80,6 +83,12 @@ def postfix(settings: PostfixSettings, tls: TlsSettings, database: str) -> None:
         )
     transport = template("/etc/postfix/transport", component="postfix", routes=settings.transport_maps)
     server.shell(name="Index the transport map", commands=["postmap /etc/postfix/transport"], _if=transport.did_change)
+    # main.cf reads hash:/etc/aliases; Debian's postinst indexes it only when it writes main.cf itself, which
+    # the preseed above tells it not to: without aliases.db every smtpd and local(8) logs "open database
+    # /etc/aliases.db: No such file or directory" and local mail (to root, postmaster) waits in the queue.
+    # https://www.postfix.org/postconf.5.html#alias_database
+    aliases = template("/etc/aliases", component="postfix")
+    server.shell(name="Index the local aliases", commands=["newaliases"], _if=aliases.did_change)
     tls_policy = template("/etc/postfix/tls_policy", component="postfix", relay=settings.relay)
     server.shell(name="Index the TLS policy", commands=["postmap /etc/postfix/tls_policy"], _if=tls_policy.did_change)
     relay_credentials = _relay_credentials(settings.relay)

@@ -30,7 +30,7 @@ mail_domains = [
 
 # --- Postfix (defaults in deploys/postfix.py)
 # postfix_message_size_limit = 52428800   # bytes
-# postfix_mydestination = ["localhost"]   # local Unix-account domains; never a virtual domain
+# postfix_mydestination = ["$myhostname", "localhost"]  # local Unix-account domains; never a virtual domain
 # postfix_transport_maps = {}             # {"example.net": "smtp:[192.0.2.10]:25"} static routes
 
 # --- Dovecot (defaults in deploys/dovecot.py)

@@ -6,9 +6,11 @@ fixes a bad inventory in one pass instead of one error per run. Pure code: no py
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,10 +21,14 @@ from mailforge.tls_policy import ALLOWED_CIPHERS, ALLOWED_CURVES, PROTOCOLS, Tls
 
 # RFC 1123 host labels; a mail hostname must be fully qualified (RFC 5321 section 4.1.2: HELO takes a FQDN).
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-FQDN_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "mail.example.org\n" into main.cf.
+FQDN_RE = re.compile(rf"^(?=.{{1,253}}\Z){_LABEL}(\.{_LABEL})+\Z")
 # The dot-atom local parts PostfixAdmin accepts (RFC 5322 section 3.4.1, without quoted strings).
-LOCAL_PART_RE = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+LOCAL_PART_RE = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
 MIN_PASSWORD_LENGTH = 12
+# Every number ends in a daemon or a tool that reads it into a C int: a bigger one fails on the host, after
+# the run has started changing it. Keys with another limit pass their own maximum.
+INT_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -265,6 +271,21 @@ class Settings:
         )
 
 
+@functools.cache
+def _timezones() -> frozenset[str]:
+    # Read once: it walks the whole tz database, a noticeable cost per host of a large inventory.
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """repr() for a problem message: shortened, and safe for ints too long to print (over 4300 digits)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        text = f"<{type(value).__name__} too large to print>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class _Reader:
     """Reads keys from host data over component defaults, recording problems instead of raising."""
 
@@ -282,6 +303,11 @@ class _Reader:
             return self.data[key]
         return self.defaults.get(key)
 
+    def optional(self, key: str, default: Any = None) -> Any:
+        """A key that may be left unset (None or ""): its default then. 0, False or [] are set, and checked."""
+        value = self.get(key)
+        return default if value is None or (isinstance(value, str) and value == "") else value
+
     def string(self, key: str, example: str, value: Any = None, *, required: bool = True) -> str:
         value = self.get(key) if value is None else value
         if value is None or value == "":
@@ -291,12 +317,20 @@ class _Reader:
         if not isinstance(value, str):
             self.problem(key, f"must be a string, not {type(value).__name__}", f"set it like {example!r}")
             return ""
+        # A control character (a newline above all) would end a line in main.cf or a row in mysql's output,
+        # and a lone surrogate cannot even be written as UTF-8: no setting has a use for either.
+        bad = next((c for c in value if unicodedata.category(c) in ("Cc", "Cs")), None)
+        if bad is not None:
+            self.problem(key, f"contains the control character {bad!r}", "remove it (newlines, tabs, NUL...)")
+            return ""
         return value
 
-    def integer(self, key: str, minimum: int, value: Any = None) -> int:
+    def integer(self, key: str, minimum: int, value: Any = None, maximum: int = INT_MAX) -> int:
         value = self.get(key) if value is None else value
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self.problem(key, f"must be a whole number of at least {minimum}, not {value!r}", f"set {key} = {minimum}")
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            self.problem(
+                key, f"must be a whole number from {minimum} to {maximum}, not {_show(value)}", f"set {key} = {minimum}"
+            )
             return minimum
         return value
 
@@ -334,7 +368,7 @@ def _password(read: _Reader, key: str, entry: Mapping[str, Any]) -> str | None:
     if env is None:
         return None
     if not isinstance(env, str) or env not in read.environ:
-        read.problem(key + ".password_env", f"environment variable {env!r} is not set", f"export {env}=... first")
+        read.problem(key + ".password_env", f"environment variable {_show(env)} is not set", "export it first")
         return None
     password = read.environ[env]
     classes = sum(bool(re.search(p, password)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^a-zA-Z0-9]"))
@@ -362,7 +396,8 @@ def _domain(read: _Reader, index: int, entry: Any) -> MailDomain | None:
             continue
         address = read.address(mkey + ".address", mb.get("address"), domain or None)
         name = read.string(mkey + ".name", "Alice Example", mb.get("name", address.split("@")[0]), required=False)
-        quota = read.integer(mkey + ".quota_mb", 0, mb.get("quota_mb", 0))
+        # PostfixAdmin stores the quota in bytes in a signed BIGINT column.
+        quota = read.integer(mkey + ".quota_mb", 0, mb.get("quota_mb", 0), maximum=(2**63 - 1) // 1048576)
         mailboxes.append(Mailbox(address, name, quota, _password(read, mkey, mb)))
     aliases = []
     for i, al in enumerate(read.items(key + ".aliases", entry.get("aliases"))):
@@ -434,10 +469,10 @@ def _sibling(hostname: str, label: str) -> str:
 
 def _web(read: _Reader, hostname: str, domains: list[MailDomain]) -> WebSettings:
     derived = hostname if FQDN_RE.match(hostname) else "mail.example.org"
-    pfa = read.fqdn("postfixadmin_hostname", "postfixadmin.example.org", read.get("postfixadmin_hostname")
-                    or _sibling(derived, "postfixadmin"))  # fmt: skip
-    webmail_name = read.fqdn("webmail_hostname", "webmail.example.org", read.get("webmail_hostname")
-                             or _sibling(derived, "webmail"))  # fmt: skip
+    pfa = read.fqdn("postfixadmin_hostname", "postfixadmin.example.org",
+                    read.optional("postfixadmin_hostname", _sibling(derived, "postfixadmin")))  # fmt: skip
+    webmail_name = read.fqdn("webmail_hostname", "webmail.example.org",
+                             read.optional("webmail_hostname", _sibling(derived, "webmail")))  # fmt: skip
     webmail = read.string("webmail", "roundcube")
     if webmail and webmail not in WEBMAILS:
         read.problem("webmail", f"unknown webmail {webmail!r}", f"use one of {', '.join(WEBMAILS)}")
@@ -447,9 +482,11 @@ def _web(read: _Reader, hostname: str, domains: list[MailDomain]) -> WebSettings
             read.problem(key, f"{name} is also another name this host serves", "give each web app a name of its own")
             break
     first_domain = domains[0].domain if domains and domains[0].domain else "example.org"
-    superadmin = read.address("postfixadmin_superadmin", read.get("postfixadmin_superadmin") or f"admin@{first_domain}")
-    env = read.get("postfixadmin_superadmin_password_env")
-    password = _password(read, "postfixadmin_superadmin", {"password_env": env}) if env else None
+    superadmin = read.address(
+        "postfixadmin_superadmin", read.optional("postfixadmin_superadmin", f"admin@{first_domain}")
+    )
+    env = read.optional("postfixadmin_superadmin_password_env")
+    password = _password(read, "postfixadmin_superadmin", {"password_env": env}) if env is not None else None
     version = archive = sha256 = ""
     admin_password = None
     if webmail in ("rainloop", "snappymail"):
@@ -474,8 +511,8 @@ def _web(read: _Reader, hostname: str, domains: list[MailDomain]) -> WebSettings
             read.problem(f"{webmail}_archive_sha256", "is not a SHA-256 digest", "paste the 64 hex digits of sha256sum")
         if archive and not re.match(r"^(https?|file)://", archive):
             read.problem(f"{webmail}_archive_url", f"{archive!r} is not a URL", "use https://... (or file:///path)")
-        admin_env = read.get(f"{webmail}_admin_password_env")
-        if admin_env:
+        admin_env = read.optional(f"{webmail}_admin_password_env")
+        if admin_env is not None:
             admin_password = _password(read, f"{webmail}_admin", {"password_env": admin_env})
     return WebSettings(
         postfixadmin_hostname=pfa,
@@ -497,18 +534,21 @@ def _certbot(read: _Reader) -> CertbotSettings:
     server = read.string("certbot_server", LETSENCRYPT)
     if server and not server.startswith("https://"):
         read.problem("certbot_server", f"{server!r} is not an https:// ACME directory URL", f"use {LETSENCRYPT!r}")
-    email = read.get("certbot_email")
-    if email:
+    email = read.optional("certbot_email")
+    if email is not None:
         email = read.address("certbot_email", email)
-    bundle = read.get("certbot_ca_bundle")
+    bundle = read.optional("certbot_ca_bundle")
+    if bundle is not None:
+        bundle = read.string("certbot_ca_bundle", "/etc/ssl/my-acme-ca.pem")
     if bundle:
-        path = os.path.expanduser(str(bundle))
+        path = os.path.expanduser(bundle)
         try:
             with open(path) as pem:
                 if "BEGIN CERTIFICATE" not in pem.read():
                     read.problem("certbot_ca_bundle", f"{bundle} holds no certificate", "point it at a CA's PEM file")
-        except OSError as exc:
-            read.problem("certbot_ca_bundle", f"cannot read {bundle}: {exc.strerror}", "fix the path (control machine)")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "it is not a PEM text file"
+            read.problem("certbot_ca_bundle", f"cannot read {bundle}: {why}", "fix the path (control machine)")
         bundle = path
     return CertbotSettings(server=server, email=email or None, ca_bundle=bundle or None)
 
@@ -586,11 +626,13 @@ def _ips(read: _Reader, key: str, version: int) -> tuple[str, ...]:
     found = []
     for i, value in enumerate(read.items(key, read.get(key))):
         try:
-            address = ipaddress.ip_address(str(value))
+            address = ipaddress.ip_address(value) if isinstance(value, str) else None
         except ValueError:
             address = None
         if address is None or address.version != version:
-            read.problem(f"{key}[{i}]", f"{value!r} is not an IPv{version} address", f"write it like {key} = [...]")
+            read.problem(
+                f"{key}[{i}]", f"{_show(value)} is not an IPv{version} address", f"write it like {key} = [...]"
+            )
             continue
         found.append(str(address))
     return tuple(found)
@@ -605,11 +647,16 @@ def _dns(read: _Reader) -> DnsSettings:
         read.problem("mail_dns_preflight", f"unknown mode {mode!r}", "use 'off', 'warn' or 'enforce'")
     servers = []
     for i, entry in enumerate(read.items("dns_preflight_nameservers", read.get("dns_preflight_nameservers"))):
-        host, _, port = str(entry).rpartition(":") if str(entry).count(":") == 1 else (str(entry), "", "53")
+        text = entry if isinstance(entry, str) else ""
+        host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "53")
         try:
-            servers.append((str(ipaddress.ip_address(host)), int(port)))
+            address = str(ipaddress.ip_address(host))
         except ValueError:
-            read.problem(f"dns_preflight_nameservers[{i}]", f"{entry!r} is not IP[:PORT]", "write '192.0.2.53:53'")
+            address = ""
+        if not address or not re.fullmatch(r"[0-9]{1,5}", port) or not 1 <= int(port) <= 65535:
+            read.problem(f"dns_preflight_nameservers[{i}]", f"{_show(entry)} is not IP[:PORT]", "write '192.0.2.53:53'")
+            continue
+        servers.append((address, int(port)))
     return DnsSettings(
         ipv4=_ips(read, "mail_ipv4", 4),
         ipv6=_ips(read, "mail_ipv6", 6),
@@ -625,33 +672,38 @@ def _dns(read: _Reader) -> DnsSettings:
         preflight=mode,
         nameservers=tuple(servers),
         relay_spf_include=read.fqdn("dns_relay_spf_include", "sendgrid.net")
-        if read.get("dns_relay_spf_include")
+        if read.optional("dns_relay_spf_include") is not None
         else None,
     )
 
 
 def _relay(read: _Reader) -> RelaySettings | None:
     """postfix_relay_*: all or nothing; the password comes from the environment or a local secret file."""
-    relay_host = read.get("postfix_relay_host")
-    if not relay_host:
+    relay_host = read.optional("postfix_relay_host")
+    if relay_host is None:
         return None
     try:  # an address literal needs no DNS (private networks, tests)
-        host_name = str(ipaddress.ip_address(str(relay_host).strip("[]")))
+        host_name = str(ipaddress.ip_address(relay_host.strip("[]"))) if isinstance(relay_host, str) else ""
     except ValueError:
-        host_name = read.fqdn("postfix_relay_host", "smtp.sendgrid.net")
-    port = read.integer("postfix_relay_port", 1)
+        host_name = ""
+    host_name = host_name or read.fqdn("postfix_relay_host", "smtp.sendgrid.net")
+    port = read.integer("postfix_relay_port", 1, maximum=65535)
     username = read.string("postfix_relay_username", "apikey")
-    env, secret_file = read.get("postfix_relay_password_env"), read.get("postfix_relay_password_file")
+    env = read.optional("postfix_relay_password_env")
+    secret_file = read.optional("postfix_relay_password_file")
     password = ""
-    if env:
-        password = read.environ.get(str(env), "")
-        if not password:
+    if env is not None:
+        env = read.string("postfix_relay_password_env", "RELAY_PASSWORD")
+        password = read.environ.get(env, "") if env else ""
+        if env and not password:
             read.problem("postfix_relay_password_env", f"environment variable {env!r} is not set", f"export {env}=...")
-    elif secret_file:
+    elif secret_file is not None:
+        path = read.string("postfix_relay_password_file", "~/.config/mailforge/relay-password")
         try:
-            password = open(os.path.expanduser(str(secret_file))).read().strip()  # noqa: SIM115
-        except OSError as exc:
-            read.problem("postfix_relay_password_file", f"cannot read {secret_file}: {exc.strerror}", "fix the path")
+            password = open(os.path.expanduser(path)).read().strip() if path else ""  # noqa: SIM115
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+            read.problem("postfix_relay_password_file", f"cannot read {path}: {why}", "fix the path")
     else:
         read.problem(
             "postfix_relay_password_env",
@@ -714,28 +766,48 @@ def load_settings(
     read = _Reader(data, defaults, os.environ if environ is None else environ)
     hostname = read.fqdn("mail_hostname", "mail.example.org")
     timezone = read.string("mail_timezone", "UTC")
-    if timezone and timezone not in zoneinfo.available_timezones():
+    if timezone and timezone not in _timezones():
         read.problem("mail_timezone", f"unknown timezone {timezone!r}", "use an IANA name like 'Europe/Berlin'")
     raw_domains = read.get("mail_domains")
     if not raw_domains:
         read.problem("mail_domains", "is required and empty", "declare at least one domain in group_data/all.py")
     domains = [d for i, e in enumerate(read.items("mail_domains", raw_domains)) if (d := _domain(read, i, e))]
     _cross_checks(read, domains)
-    mydestination = tuple(
-        read.fqdn("postfix_mydestination", "localhost", d) if "." in str(d) else str(d)
-        for d in read.items("postfix_mydestination", read.get("postfix_mydestination"))
-    )
+    local_names = []
+    for d in read.items("postfix_mydestination", read.get("postfix_mydestination")):
+        if not isinstance(d, str):
+            read.problem("postfix_mydestination", f"lists {_show(d)}", "list host names as strings")
+            continue
+        name = (
+            read.fqdn("postfix_mydestination", "localhost", d)
+            if "." in d
+            else read.string("postfix_mydestination", "localhost", d)
+        )
+        local_names.append(name)
+    mydestination = tuple(local_names)
+    local_domains = {hostname if name == "$myhostname" else name for name in mydestination}
     for d in domains:
-        if d.domain in mydestination or set(d.alias_domains) & set(mydestination):
+        if d.domain in local_domains or set(d.alias_domains) & local_domains:
             read.problem(
                 "postfix_mydestination",
                 f"lists the virtual domain {d.domain}",
                 "remove it: a domain is either local (mydestination) or virtual, never both",
             )
-    transports = read.get("postfix_transport_maps") or {}
+    transports = read.optional("postfix_transport_maps", {})
     if not isinstance(transports, Mapping):
         read.problem("postfix_transport_maps", "must be a mapping of domain -> nexthop", "write {'example.net': ...}")
         transports = {}
+    routes = []
+    for domain, nexthop in transports.items():
+        # One "domain transport:nexthop" line of transport(5): a ".domain" key covers its subdomains.
+        # https://www.postfix.org/transport.5.html
+        rkey = f"postfix_transport_maps[{_show(domain)}]"
+        name = read.fqdn(rkey, "example.net", domain.removeprefix(".") if isinstance(domain, str) else domain)
+        route = read.string(rkey, "smtp:[192.0.2.10]:25", nexthop)
+        if route and not re.match(r"[a-z0-9_-]*:", route):
+            read.problem(rkey, f"{route!r} is not transport:nexthop", "write it like 'smtp:[192.0.2.10]:25'")
+        if name and route:
+            routes.append((("." if domain.startswith(".") else "") + name, route))
     outbound_tls = read.string("postfix_outbound_tls", "may")
     if outbound_tls and outbound_tls not in ("may", "dane"):
         read.problem("postfix_outbound_tls", f"unknown level {outbound_tls!r}", "use 'may' or 'dane'")
@@ -743,20 +815,24 @@ def load_settings(
         hostname=hostname,
         mydestination=mydestination,
         message_size_limit=read.integer("postfix_message_size_limit", 1_000_000),
-        transport_maps=tuple(sorted((str(k), str(v)) for k, v in transports.items())),
+        transport_maps=tuple(sorted(routes)),
         relay=_relay(read),
         outbound_tls=outbound_tls,
     )
     selector = read.string("dkim_selector", "mail").lower()
-    if selector and not re.match(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", selector):
+    if selector and not re.match(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z", selector):
         read.problem("dkim_selector", f"{selector!r} is not a DNS label", "use letters, digits and '-', e.g. 's2026'")
-    dkim = DkimSettings(selector=selector, bits=read.integer("dkim_key_bits", 1024))
+    dkim = DkimSettings(selector=selector, bits=read.integer("dkim_key_bits", 1024, maximum=16384))
     dovecot = DovecotSettings(
         hostname=hostname,
         vmail_uid=read.integer("dovecot_vmail_uid", 1000),
         vmail_gid=read.integer("dovecot_vmail_gid", 1000),
         mail_root=read.string("dovecot_mail_root", "/var/vmail"),
     )
+    if dovecot.mail_root and not re.fullmatch(r"(/[A-Za-z0-9._-]+)+", dovecot.mail_root):
+        read.problem(
+            "dovecot_mail_root", f"{dovecot.mail_root!r} is not a plain absolute path", "use e.g. '/var/vmail'"
+        )
     web = _web(read, hostname, domains)
     tls = _tls(read, hostname, (hostname, *web.names))
     scheme = read.string("postfixadmin_password_scheme", "ARGON2I")

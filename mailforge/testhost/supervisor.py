@@ -45,6 +45,9 @@ def nspawn_argv(name: str, rootfs: str, netns: str) -> list[str]:
         "--console=pipe",
         # Keep the host's own resolv.conf (naming its resolver, written by `up`); nspawn would copy ours in.
         "--resolv-conf=off",
+        # nspawn's default (auto) links /etc/localtime to this machine's zone at every boot; a real server
+        # keeps its own across a reboot, and the deploy after one must find nothing to change.
+        "--timezone=off",
         "--quiet",
     ]
 

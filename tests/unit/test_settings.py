@@ -50,7 +50,7 @@ def test_valid_data_loads() -> None:
 
 def test_defaults_fill_component_keys() -> None:
     settings = load(valid())
-    assert (settings.dovecot.vmail_uid, settings.postfix.mydestination) == (2000, ("localhost",))
+    assert (settings.dovecot.vmail_uid, settings.postfix.mydestination) == (2000, ("$myhostname", "localhost"))
 
 
 def _with(path: str, value: Any) -> dict[str, Any]:
