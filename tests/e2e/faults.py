@@ -35,8 +35,8 @@ from mailforge.testhost.hosts import wait_for_ssh
 RECIPIENT = "alice@example.test"
 SENDER = "bob@example.test"
 MAILDIRS = {"alice": "/var/vmail/example.test/alice", "bob": "/var/vmail/example.test/bob"}
-# The control machine's name as the host sees it, from /etc/hosts: smtpd's reverse lookup of the client
-# then asks no DNS server outside the test network.
+# The control machine's name as the host sees it, from /etc/hosts (and the copy in Postfix's chroot, made
+# when Postfix starts): smtpd's reverse lookup of the client then asks no DNS server outside.
 CLIENT_NAME = "fault-client.example.test"
 THREADS = 6
 # Messages per second: a paced stream, so that a fault lands in the middle of it (unpaced, a deployed host
@@ -48,7 +48,10 @@ SERVICES = ("postfix", "dovecot", "mariadb", "opendkim")
 
 def name_the_client(host: Host) -> None:
     gateway = host.address.rsplit(".", 1)[0] + ".1"
-    host.run(f"grep -q '{CLIENT_NAME}' /etc/hosts || echo '{gateway} {CLIENT_NAME}' >> /etc/hosts")
+    host.run(
+        f"grep -q '{CLIENT_NAME}' /etc/hosts || echo '{gateway} {CLIENT_NAME}' >> /etc/hosts; "
+        "if [ -d /var/spool/postfix/etc ]; then cp /etc/hosts /var/spool/postfix/etc/hosts; fi"
+    )
 
 
 # --- messages in flight ----------------------------------------------------------------------------
@@ -297,7 +300,7 @@ class Fault:
 
 def _ssh_quietly(host: Host, command: str) -> None:
     # The command may take the SSH session down with it (reboot): its exit status means nothing.
-    with contextlib.suppress(TesthostError, OSError, TimeoutError):
+    with contextlib.suppress(TesthostError, OSError, subprocess.TimeoutExpired):
         host.run(command, check=False, timeout=30)
 
 
@@ -607,7 +610,8 @@ def run_killed_deploy(
     killed = deploy_killed_at(inventory, *kill_at, env=env)
     since, stopped = time.time(), time.monotonic()
     name_the_client(host)
-    injector = Injector(host.address, run, n).start()
+    # Until the re-run has Postfix up, every attempt is refused: the client waits as long as a deploy may take.
+    injector = Injector(host.address, run, n, deadline=settle + 1800).start()
     rerun = run_deploy(inventory, env=env)
     recovered, copies = _wait_recovered(host, injector, run, settle) if rerun.ok else (False, delivered(host, run))
     recovery_s = time.monotonic() - stopped
