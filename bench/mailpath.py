@@ -1,15 +1,19 @@
 """Mail path throughput and latency: a mailforge host against stock Debian Postfix + Dovecot (issue 3).
 
-    .venv/bin/python bench/mailpath.py [-n 2000] [--latency-messages 500]
+    .venv/bin/python bench/mailpath.py [-n 2000] [--mailboxes 20] [--rounds 4] [--latency-messages 500]
 
 Two fresh test hosts boot side by side and are set up at the same time (setup is not measured):
 
-- bm-mf: the mailforge deploy with one mailbox, bench@example.test (Postfix with postscreen on port 25,
-  proxy:mysql lookups of PostfixAdmin's tables, LMTP into Dovecot, Maildir++ quota).
-- bm-stock: `apt-get install postfix dovecot-imapd` with Debian's answers ("Internet Site"), a local user
-  `bench`, and `home_mailbox = Maildir/` so that Postfix's local(8) stores a Maildir too.
+- bm-mf: the mailforge deploy with --mailboxes mailboxes, bench01@example.test ... (Postfix with postscreen
+  on port 25, proxy:mysql lookups of PostfixAdmin's tables, LMTP into Dovecot, quota).
+- bm-stock: `apt-get install postfix dovecot-imapd` with Debian's answers ("Internet Site"), local users
+  `bench01` ..., and `home_mailbox = Maildir/` so that Postfix's local(8) stores a Maildir too.
 
-Each host then gets, one after the other (never both at once: on 2 cores they would share the CPUs):
+The messages are spread evenly over the mailboxes, as an MX receives them. --mailboxes 1 is the stress case
+of one mailbox taking every message: Dovecot then re-reads that Maildir's dovecot-uidlist (one line per
+message) on each delivery, a cost that grows with the mailbox, while local(8) keeps no index at all.
+
+Each host then gets, one host at a time (never both at once: on 2 cores they would share the CPUs):
 
 1. warm-up: one message through the same path (not counted). A client new to postscreen waits out the
    pregreet test on its first connection (postscreen_greet_wait, 6 s); every later connection of that
@@ -17,7 +21,9 @@ Each host then gets, one after the other (never both at once: on 2 cores they wo
    per day, so it is reported here as the warm-up figure and kept out of throughput.
 2. throughput: Postfix's own `smtp-source` on this machine injects N messages of 1 KiB over 20 parallel
    sessions (a new connection per message) to port 25: messages/s from the start of injection to the last
-   Maildir file (its ctime: rename into new/ or Dovecot's utime, whichever is later).
+   Maildir file (its ctime: rename into new/ or Dovecot's utime, whichever is later). The N messages go in
+   --rounds batches, in ABBA order between the hosts (mailforge, stock, stock, mailforge, ...), so a machine
+   that gets busier or quieter during the run weighs on both alike; the figure is the median batch rate.
 3. latency: a Python client (8 threads, a connection per message) sends messages carrying a header with
    their send time, taken when the connection opens; latency is that time to the Maildir file's ctime
    (this machine and the test hosts share one kernel clock).
@@ -73,8 +79,8 @@ class Target:
 
     label: str
     host: Host
-    recipient: str
-    maildir: str
+    recipients: tuple[str, ...]
+    maildirs: str  # a shell glob matching every recipient's Maildir
 
 
 @dataclass
@@ -82,7 +88,7 @@ class Figures:
     warmup_s: float = 0.0
     injected: int = 0
     delivered: int = 0
-    seconds: float = 0.0
+    rates: list[float] = field(default_factory=list)  # messages/s of each throughput batch
     latencies: list[float] = field(default_factory=list)
     latency_sent: int = 0
     latency_lost: int = 0
@@ -90,7 +96,7 @@ class Figures:
 
     @property
     def rate(self) -> float:
-        return self.delivered / self.seconds if self.seconds else 0.0
+        return statistics.median(self.rates) if self.rates else 0.0
 
     @property
     def lost(self) -> int:
@@ -100,7 +106,11 @@ class Figures:
 # --- setup -----------------------------------------------------------------------------------------
 
 
-def mf_data() -> dict[str, Any]:
+def local_parts(mailboxes: int) -> list[str]:
+    return [f"bench{i:02d}" for i in range(1, mailboxes + 1)]
+
+
+def mf_data(mailboxes: int) -> dict[str, Any]:
     return {
         "mail_hostname": f"{MF_HOST}.example.test",
         # The pre-flight audit asks this machine's resolvers about example.test: no traffic leaves the test net.
@@ -108,7 +118,10 @@ def mf_data() -> dict[str, Any]:
         "mail_domains": [
             {
                 "domain": "example.test",
-                "mailboxes": [{"address": "bench@example.test", "name": "Bench", "quota_mb": 10240}],
+                "mailboxes": [
+                    {"address": f"{user}@example.test", "name": user, "quota_mb": 10240}
+                    for user in local_parts(mailboxes)
+                ],
             }
         ],
     }
@@ -120,21 +133,21 @@ def name_the_client(host: Host) -> None:
     host.run(f"echo '{gateway} {CLIENT_NAME} bench-client' >> /etc/hosts")
 
 
-def setup_mailforge(host: Host, state: StateDir, tmp: Path) -> None:
-    inventory = write_inventory(tmp / "inventory.py", [(host.name, host.address, mf_data())], state.ssh_key)
+def setup_mailforge(host: Host, state: StateDir, tmp: Path, mailboxes: int) -> None:
+    inventory = write_inventory(tmp / "inventory.py", [(host.name, host.address, mf_data(mailboxes))], state.ssh_key)
     result = run_deploy(inventory)
     if not result.ok:
         (tmp.parent / "mailforge-bench-mailpath-deploy.log").write_text(result.output)
         raise TesthostError(f"the mailforge deploy failed:\n{result.output[-3000:]}")
 
 
-def setup_stock(host: Host) -> None:
+def setup_stock(host: Host, mailboxes: int) -> None:
     host.run(
         f"printf '%s' {shlex.quote(STOCK_PRESEED)} | debconf-set-selections"
         " && apt-get update -q >/var/tmp/setup.log 2>&1"
         " && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix dovecot-imapd >>/var/tmp/setup.log 2>&1"
         " && postconf -e home_mailbox=Maildir/"
-        " && useradd -m bench"
+        f" && for user in {' '.join(local_parts(mailboxes))}; do useradd -m $user; done"
         " && systemctl restart postfix",
         timeout=1200,
     )
@@ -144,15 +157,14 @@ def setup_stock(host: Host) -> None:
 
 
 def ctimes(target: Target) -> list[float]:
-    out = target.host.run(f"find {target.maildir}/new -type f -printf '%C@\\n' 2>/dev/null || true").stdout
+    out = target.host.run(f"find {target.maildirs}/new -type f -printf '%C@\\n' 2>/dev/null || true").stdout
     return [float(line) for line in out.split()]
 
 
 def stamped(target: Target) -> dict[str, tuple[float, float]]:
     """id -> (send time from the header, ctime of the Maildir file), for every bench message delivered."""
-    script = (
-        f"cd {target.maildir}/new && find . -type f -printf '%C@ %f\\n' && echo -- && grep -H '^{HEADER}:' -r . || true"
-    )
+    new = f"{target.maildirs}/new"
+    script = f"find {new} -type f -printf '%C@ %p\\n' && echo -- && grep -H '^{HEADER}:' -r {new} || true"
     out = target.host.run(script).stdout
     files, _, headers = out.partition("--\n")
     changed = {name: float(ts) for ts, name in (line.split(" ", 1) for line in files.splitlines())}
@@ -160,7 +172,7 @@ def stamped(target: Target) -> dict[str, tuple[float, float]]:
     for line in headers.splitlines():
         path, _, value = line.partition(f":{HEADER}: ")
         ident, sent = value.split()
-        found[ident] = (float(sent), changed[path.removeprefix("./")])
+        found[ident] = (float(sent), changed[path])
     return found
 
 
@@ -178,43 +190,52 @@ def wait_delivered(target: Target, expected: int, since: float) -> list[float]:
         time.sleep(1.0)
 
 
-def message(target: Target, ident: str, sent: float) -> str:
+def message(recipient: str, ident: str, sent: float) -> str:
     body = ("x" * 71 + "\r\n") * (MESSAGE_BYTES // 73)
     return (
-        f"From: <{SENDER}>\r\nTo: <{target.recipient}>\r\nSubject: mailpath bench {ident}\r\n"
+        f"From: <{SENDER}>\r\nTo: <{recipient}>\r\nSubject: mailpath bench {ident}\r\n"
         f"Message-ID: <{ident}@bench.test>\r\n{HEADER}: {ident} {sent:.6f}\r\n\r\n{body}"
     )
 
 
-def send(target: Target, ident: str) -> None:
+def send(target: Target, ident: str, recipient: str) -> None:
     sent = time.time()
     with smtplib.SMTP(target.host.address, 25, timeout=60, local_hostname=CLIENT_NAME) as client:
-        client.sendmail(SENDER, [target.recipient], message(target, ident, sent))
+        client.sendmail(SENDER, [recipient], message(recipient, ident, sent))
 
 
 def warm_up(target: Target) -> float:
     started = time.time()
-    send(target, f"warmup-{uuid.uuid4().hex}")
+    send(target, f"warmup-{uuid.uuid4().hex}", target.recipients[0])
     times = wait_delivered(target, 1, started)
     return max(times) - started if times else float("nan")
 
 
 def throughput(target: Target, n: int, figures: Figures) -> None:
+    # One smtp-source per mailbox, all at once, sharing SESSIONS sessions and the n messages between them.
+    count = len(target.recipients)
+    sessions = max(1, SESSIONS // count)
     started = time.time()
-    argv = ["smtp-source", "-s", str(SESSIONS), "-l", str(MESSAGE_BYTES), "-m", str(n), "-M", CLIENT_NAME]
-    argv += ["-f", SENDER, "-t", target.recipient, f"{target.host.address}:25"]
-    source = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+    sources = []
+    for index, recipient in enumerate(target.recipients):
+        share = n // count + (1 if index < n % count else 0)
+        argv = ["smtp-source", "-s", str(sessions), "-l", str(MESSAGE_BYTES), "-m", str(share), "-M", CLIENT_NAME]
+        argv += ["-f", SENDER, "-t", recipient, f"{target.host.address}:25"]
+        sources.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+    for source in sources:
+        _, stderr = source.communicate(timeout=1800)
+        if source.returncode != 0:
+            figures.send_errors += 1
+            print(f"  smtp-source exited {source.returncode}: {stderr.strip()[-500:]}", flush=True)
     injected_s = time.time() - started
-    if source.returncode != 0:
-        figures.send_errors += 1
-        print(f"  smtp-source exited {source.returncode}: {source.stderr.strip()[-500:]}", flush=True)
     times = wait_delivered(target, n, started)
-    figures.injected = n
-    figures.delivered = len(times)
-    figures.seconds = (max(times) - started) if times else 0.0
+    seconds = (max(times) - started) if times else 0.0
+    figures.injected += n
+    figures.delivered += len(times)
+    figures.rates.append(len(times) / seconds if seconds else 0.0)
     print(
-        f"  {target.label}: {n} injected in {injected_s:.1f} s, {len(times)} in the Maildir after "
-        f"{figures.seconds:.1f} s: {figures.rate:.0f} msg/s",
+        f"  {target.label} ({load()}): {n} injected in {injected_s:.1f} s, {len(times)} in the Maildir after "
+        f"{seconds:.1f} s: {figures.rates[-1]:.0f} msg/s",
         flush=True,
     )
 
@@ -226,7 +247,7 @@ def latency(target: Target, count: int, figures: Figures) -> None:
 
     def one(ident: str) -> None:
         try:
-            send(target, ident)
+            send(target, ident, target.recipients[int(ident.split("-")[1]) % len(target.recipients)])
         except (OSError, smtplib.SMTPException) as exc:
             with lock:
                 errors.append(f"{ident}: {exc}")
@@ -261,15 +282,19 @@ def load() -> str:
     return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def measure(target: Target, n: int, latency_messages: int) -> Figures:
-    figures = Figures()
-    print(f"{target.label} ({target.host.name}, {load()}):", flush=True)
-    figures.warmup_s = warm_up(target)
-    print(f"  warm-up message: {figures.warmup_s:.2f} s to the Maildir (postscreen's first-connection wait)")
-    throughput(target, n, figures)
-    latency(target, latency_messages, figures)
-    print(f"  queue afterwards: {queue_state(target)}", flush=True)
-    return figures
+def measure(targets: tuple[Target, ...], n: int, rounds: int, latency_messages: int) -> dict[str, Figures]:
+    results = {target.label: Figures() for target in targets}
+    for target in targets:
+        results[target.label].warmup_s = warm_up(target)
+        print(f"{target.label} warm-up message: {results[target.label].warmup_s:.2f} s to the Maildir", flush=True)
+    batch = max(1, n // rounds)
+    for index in range(rounds):
+        for target in targets if index % 2 == 0 else reversed(targets):
+            throughput(target, batch, results[target.label])
+    for target in targets:
+        latency(target, latency_messages, results[target.label])
+        print(f"  {target.label} queue afterwards: {queue_state(target)}", flush=True)
+    return results
 
 
 # --- main ------------------------------------------------------------------------------------------
@@ -278,6 +303,8 @@ def measure(target: Target, n: int, latency_messages: int) -> Figures:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--messages", type=int, default=2000, help="messages for the throughput run")
+    parser.add_argument("--mailboxes", type=int, default=20, help="mailboxes the messages are spread over")
+    parser.add_argument("--rounds", type=int, default=4, help="throughput batches per host, in ABBA order")
     parser.add_argument("--latency-messages", type=int, default=500, help="messages for the latency run")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -298,35 +325,40 @@ def main() -> int:
             name_the_client(host)
         print(f"setting up {MF_HOST} (mailforge deploy) and {STOCK_HOST} (stock Debian) ...", flush=True)
         with tempfile.TemporaryDirectory(prefix="mf-bench-mailpath-") as tmp, ThreadPoolExecutor(2) as pool:
-            jobs = [pool.submit(setup_mailforge, mf_host, state, Path(tmp)), pool.submit(setup_stock, stock_host)]
+            jobs = [
+                pool.submit(setup_mailforge, mf_host, state, Path(tmp), args.mailboxes),
+                pool.submit(setup_stock, stock_host, args.mailboxes),
+            ]
             for job in jobs:
                 job.result()
         print(f"  ready after {time.monotonic() - started:.0f} s", flush=True)
         stock_fqdn = f"{STOCK_HOST}.example.test"
         destinations = stock_host.run("postconf -h mydestination").stdout.strip()
         print(f"  {STOCK_HOST} mydestination: {destinations}", flush=True)
+        users = local_parts(args.mailboxes)
         targets = (
-            Target("mailforge", mf_host, "bench@example.test", "/var/vmail/example.test/bench"),
-            Target("stock", stock_host, f"bench@{stock_fqdn}", "/home/bench/Maildir"),
+            Target("mailforge", mf_host, tuple(f"{u}@example.test" for u in users), "/var/vmail/example.test/bench*"),
+            Target("stock", stock_host, tuple(f"{u}@{stock_fqdn}" for u in users), "/home/bench*/Maildir"),
         )
-        for target in targets:
-            results[target.label] = measure(target, args.messages, args.latency_messages)
+        results = measure(targets, args.messages, args.rounds, args.latency_messages)
     finally:
         for name in names:
             try:
                 hosts.down(name, state=state)
             except TesthostError as exc:
                 print(f"cleanup of {name} failed: {exc}", file=sys.stderr)
-    report(results, args.messages, args.latency_messages, time.monotonic() - started)
+    report(results, args.messages, args.mailboxes, args.rounds, args.latency_messages, time.monotonic() - started)
     return 0
 
 
-def report(results: dict[str, Figures], n: int, latency_messages: int, total_s: float) -> None:
+def report(
+    results: dict[str, Figures], n: int, mailboxes: int, rounds: int, latency_messages: int, total_s: float
+) -> None:
     mf, stock = results["mailforge"], results["stock"]
     print()
-    print(f"N = {n} messages of {MESSAGE_BYTES} B by smtp-source ({SESSIONS} sessions) for throughput; "
-          f"{latency_messages} by a Python client ({LATENCY_THREADS} threads) for latency;")  # fmt: skip
-    print(f"hosts measured one after the other; whole bench {total_s:.0f} s.")
+    print(f"N = {n} messages of {MESSAGE_BYTES} B over {mailboxes} mailboxes by smtp-source ({SESSIONS} sessions)")
+    print(f"for throughput; {latency_messages} by a Python client ({LATENCY_THREADS} threads) for latency;")
+    print(f"throughput: median of {rounds} batches per host in ABBA order; whole bench {total_s:.0f} s.")
     print(f"{'figure':<34}{'mailforge':>11}{'stock':>11}{'ratio':>8}{'target':>9}")
     ratio = mf.rate / stock.rate if stock.rate else float("nan")
     verdict = "ok" if ratio >= TARGET_RATIO else "MISSED"

@@ -1,21 +1,23 @@
 """Web tier throughput: the PHP-FPM pool settings mailforge ships against Debian's defaults (issue 4).
 
-    .venv/bin/python bench/web.py [--duration 15] [--connections 32]
+    .venv/bin/python bench/web.py [--duration 10] [--connections 32] [--rounds 2]
 
 One fresh test host (bench-web) with the full deploy. `wrk` (Debian's package) runs on the host itself
 against its own Nginx over HTTPS, by name (the names map to 127.0.0.1 in its /etc/hosts), so SNI picks the
 right server block and no benchmark traffic leaves the host. Two pages: Roundcube's login page and
 PostfixAdmin's login page, both rendered by PHP. Each is measured with the pools as deployed
-(nginx_php_fpm_* settings), then with the same pools switched to Debian's www.conf process settings
+(nginx_php_fpm_* settings) and with the same pools switched to Debian's www.conf process settings
 (pm = dynamic, max_children 5, start 2, min/max spare 1/3, no max_requests), in the same run on the same
-host. Figures come last: requests/s and p99 latency, as ratios against Debian's defaults. No assertions.
-Needs root; the host is removed even on Ctrl-C.
+host, in ABBA order over --rounds rounds (ours, Debian, Debian, ours, ...), so that a machine getting busier
+or quieter during the run weighs on both sides alike. Figures come last: median requests/s and p99 latency
+per side, as ratios against Debian's defaults. No assertions. Needs root; the host is removed even on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -29,6 +31,7 @@ from tests.e2e.test_web import ENV, PFA_NAME, WEBMAIL_NAME, web_data
 HOST = "bench-web"
 PAGES = {"webmail login": f"https://{WEBMAIL_NAME}/", "postfixadmin login": f"https://{PFA_NAME}/login.php"}
 POOLS = ("postfixadmin", "roundcube")
+Runs = dict[str, dict[str, list[tuple[float, float]]]]  # side -> page -> [(req/s, p99 ms)]
 # Debian 12's /etc/php/8.2/fpm/pool.d/www.conf process manager settings.
 DEBIAN_PM = {"pm.max_children": "5", "pm.start_servers": "2", "pm.min_spare_servers": "1",
              "pm.max_spare_servers": "3", "pm.max_requests": "0"}  # fmt: skip
@@ -56,14 +59,27 @@ def set_pools(host: Host, settings: dict[str, str]) -> None:
 
 def measure(host: Host, duration: int, connections: int) -> dict[str, tuple[float, float]]:
     for url in PAGES.values():
-        wrk(host, url, 3, connections)  # warm up OPcache and the pools
+        wrk(host, url, 3, connections)  # warm up OPcache and the freshly reloaded pools
     return {page: wrk(host, url, duration, connections) for page, url in PAGES.items()}
+
+
+def abba(host: Host, sides: dict[str, dict[str, str]], rounds: int, duration: int, connections: int) -> Runs:
+    """Each side measured `rounds` times, in ABBA order."""
+    runs: Runs = {s: {p: [] for p in PAGES} for s in sides}
+    names = list(sides)
+    for index in range(rounds):
+        for side in names if index % 2 == 0 else reversed(names):
+            set_pools(host, sides[side])
+            for page, figures in measure(host, duration, connections).items():
+                runs[side][page].append(figures)
+    return runs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2, help="ABBA rounds: each side runs this many times")
     args = parser.parse_args()
     state = StateDir()
     hosts.down(HOST, state=state)
@@ -80,19 +96,21 @@ def main() -> None:
             key: host.run(f"sed -n 's/^{re.escape(key)} = //p' /etc/php/8.2/fpm/pool.d/roundcube.conf").stdout.strip()
             for key in DEBIAN_PM
         }
-        ours = measure(host, args.duration, args.connections)
-        set_pools(host, DEBIAN_PM)
-        debian = measure(host, args.duration, args.connections)
+        runs = abba(host, {"ours": shipped_pm, "debian": DEBIAN_PM}, args.rounds, args.duration, args.connections)
     finally:
         hosts.down(HOST, state=state)
     print(f"pools as shipped: {shipped_pm}")
     print(f"Debian's www.conf: {DEBIAN_PM}")
-    print(f"wrk: {args.connections} connections, {args.duration} s per page, on the host itself over HTTPS")
+    print(f"wrk: {args.connections} connections, {args.duration} s per page, {args.rounds} ABBA rounds per side,")
+    print("on the host itself over HTTPS; figures are medians over the rounds")
     print(f"{'page':<20} {'req/s ours':>11} {'req/s debian':>13} {'ratio':>6} {'p99 ours':>10} {'p99 debian':>11}")
     for page in PAGES:
-        (rps, p99), (base_rps, base_p99) = ours[page], debian[page]
+        rps, p99 = (statistics.median(f[i] for f in runs["ours"][page]) for i in (0, 1))
+        base_rps, base_p99 = (statistics.median(f[i] for f in runs["debian"][page]) for i in (0, 1))
         print(f"{page:<20} {rps:>11.1f} {base_rps:>13.1f} {rps / base_rps:>5.2f}x {p99:>8.1f}ms {base_p99:>9.1f}ms"
               f"  (p99 ratio {p99 / base_p99:.2f}x)")  # fmt: skip
+        for side in ("ours", "debian"):
+            print(f"    {side} runs: " + ", ".join(f"{r:.0f} req/s {p:.0f} ms" for r, p in runs[side][page]))
 
 
 if __name__ == "__main__":

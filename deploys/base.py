@@ -16,8 +16,9 @@ DEFAULTS = {
     "mail_timezone": "UTC",
 }
 
-# Tools every later step and every operator expects on a mail server.
-PACKAGES = ["ca-certificates", "curl", "openssl", "procps", "tzdata", "less"]
+# Tools every later step and every operator expects on a mail server. logrotate (priority "important" in
+# Debian, so on any normal install, but not in a minimal image) rotates what Nginx, Roundcube and fail2ban log.
+PACKAGES = ["ca-certificates", "curl", "openssl", "procps", "tzdata", "less", "logrotate"]
 APT_CACHE_SECONDS = 3600
 # How long apt waits for dpkg's lock, and a killed run's dpkg journal is waited for, before failing.
 DPKG_LOCK_SECONDS = 600

@@ -12,6 +12,9 @@ from deploys import (
     dkim,
     dns,
     dovecot,
+    fail2ban,
+    firewall,
+    key_audit,
     mariadb,
     nginx_php,
     postfix,
@@ -40,6 +43,11 @@ postfix.postfix(settings.postfix, settings.tls, postfixadmin.DATABASE)
 new_keys = dkim.dkim(settings.dkim, settings.domain_names)
 dovecot.dovecot(settings.dovecot, settings.tls, postfixadmin.DATABASE)
 webmail.webmail(settings.web, settings.tls, settings.base.hostname, settings.domain_names)
+# Last of the services: the firewall opens exactly the ports they listen on; fail2ban reads their logs.
+firewall.firewall(settings.firewall)
+fail2ban.fail2ban(settings.fail2ban, settings.web)
+# Last of the host's steps: every private key and secret in place has its owner and mode, or the run fails.
+key_audit.key_audit(settings)
 
 # build/dns/<domain>.zone on this machine: what to publish, DKIM keys included.
 dns.write_zones(settings, dkim.public_keys(settings.dkim, settings.domain_names))

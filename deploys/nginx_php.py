@@ -1,9 +1,10 @@
 """Nginx and PHP-FPM: the web tier every web app (PostfixAdmin's UI, the webmail) runs behind.
 
-Port 80 answers the ACME HTTP-01 challenge from a webroot and redirects everything else to HTTPS; port 443
-serves one server block per app, TLS 1.2+ only, with HSTS and security headers (the snippet
-/etc/nginx/snippets/mailforge-tls.conf). Each app runs in a PHP-FPM pool of its own (own Unix user where the
-app's Debian packaging allows it). `nginx -t` and `php-fpm8.2 -t` accept the configuration before any reload.
+Port 80 answers the ACME HTTP-01 challenge from a webroot, serves the local CA's CRL (self-signed mode,
+deploys/tls.py) and redirects everything else to HTTPS; port 443 serves one server block per app, TLS 1.2+
+only, with HSTS and security headers (the snippet /etc/nginx/snippets/mailforge-tls.conf). Each app runs in a
+PHP-FPM pool of its own (own Unix user where the app's Debian packaging allows it). `nginx -t` and
+`php-fpm8.2 -t` accept the configuration before any reload.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pyinfra.operations import apt, files, systemd
 
 from deploys.service import check_then_reload
 from deploys.templating import TEMPLATES, header, template
+from deploys.tls import CRL_NAME, CRL_ROOT
 from mailforge.settings import TlsSettings, WebSettings
 
 DEFAULTS = {
@@ -50,7 +52,14 @@ def nginx_php(web: WebSettings, tls: TlsSettings) -> None:
     changes = [
         # Debian's default site would answer port 80 for every name, ahead of the ACME webroot.
         files.link(name="Disable Debian's default site", path="/etc/nginx/sites-enabled/default", present=False),
-        *site("mailforge", names=tls.names, acme_root=ACME_ROOT),
+        # The CRL location only where the local CA issues the certificate (deploys/tls.py).
+        *site(
+            "mailforge",
+            names=tls.names,
+            acme_root=ACME_ROOT,
+            crl_name=CRL_NAME,
+            crl_root=CRL_ROOT if tls.mode == "selfsigned" else None,
+        ),
     ]
     systemd.service(name="Run PHP-FPM", service=FPM, running=True, enabled=True)
     activate(changes, [])

@@ -69,7 +69,7 @@ def postfix(settings: PostfixSettings, tls: TlsSettings, database: str) -> None:
     files.directory(name="Directory for SQL maps", path="/etc/postfix/sql", mode="750", group="postfix")
     changes = [
         template("/etc/postfix/main.cf", component="postfix", settings=settings, tls=tls),
-        template("/etc/postfix/master.cf", component="postfix"),
+        template("/etc/postfix/master.cf", component="postfix", tls=tls),
     ]
     for name in SQL_MAPS:
         changes.append(

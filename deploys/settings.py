@@ -12,6 +12,8 @@ from deploys import (
     dkim,
     dns,
     dovecot,
+    fail2ban,
+    firewall,
     mariadb,
     nginx_php,
     postfix,
@@ -24,6 +26,7 @@ from mailforge.settings import Settings, SettingsError, load_settings
 
 WEB = (nginx_php, certbot, postfixadmin_ui, webmail)
 COMPONENTS = (base, mariadb, postfixadmin, tls, postfix, dkim, dovecot, dns, *WEB)
+COMPONENTS += (firewall, fail2ban)
 
 
 def defaults() -> dict[str, Any]:

@@ -26,7 +26,30 @@ DEFAULTS = {
     "webmail": "roundcube",
     # The webmail's host name (default: webmail.<the parent domain of mail_hostname>).
     "webmail_hostname": None,
+    # SnappyMail's pinned release: version, archive and its SHA-256 (override all three together). The digest
+    # was not computed here (these machines cannot download the archive): three independent packagers pin the
+    # same one, nixpkgs (pkgs/servers/snappymail/default.nix, a fixed-output fetch every Nix build re-checks)
+    # among them. A wrong digest stops the run with nothing installed.
+    "snappymail_version": "2.38.2",
+    "snappymail_archive_url": "https://github.com/the-djmaze/snappymail/releases/download/v2.38.2/snappymail-2.38.2.tar.gz",
+    "snappymail_archive_sha256": "71f1d8a9065cc9cf7ddd064f5c47cc7b255cb70e6a56713647fc73d4b79e33ec",
+    # RainLoop's last release (unmaintained upstream, see the README); its digest is pinned alike by three
+    # independent packagers (an Arch PKGBUILD and a Habitat plan among them).
+    "rainloop_version": "1.17.0",
+    "rainloop_archive_url": "https://github.com/RainLoop/rainloop-webmail/releases/download/v1.17.0/rainloop-legacy-1.17.0.zip",
+    "rainloop_archive_sha256": "782dcabacadab5d7176f7701dd23319a040b2cfbf974fac6df068600cf69c50a",
 }
+
+# PHP run on the host to write application.ini's admin credentials, reading the password from the 0600 file
+# named by its first argument. Both apps read [security] admin_login / admin_password with parse_ini_file and
+# check the password with password_verify() (RainLoop since 1.15.0; SnappyMail always). Once written, the file
+# is the app's: its admin panel rewrites it whole (every key, with defaults), so mailforge never replaces it.
+# rainloop/v/*/app/libraries/RainLoop/Config/Application.php and snappymail/v/*/app/libraries/RainLoop/Config/
+# Application.php (ValidatePassword), AbstractConfig.php (Load: every [section] key; unknown keys dropped).
+ADMIN_INI_PHP = (
+    r'$h = password_hash(rtrim(file_get_contents($argv[1]), "\n"), PASSWORD_DEFAULT);'
+    r' echo "[security]\nadmin_login = \"admin\"\nadmin_password = \"$h\"\n";'
+)
 
 ROUNDCUBE_USER = "roundcube"
 ROUNDCUBE_PUBLIC = "/var/lib/roundcube/public_html"
@@ -111,11 +134,19 @@ def admin_password(app: str, ini: str, password: str | None):  # type: ignore[no
         yield f"umask 077 && {GENERATE_PASSWORD} > {secret}"
     else:
         yield StringCommand("umask 077 && printf '%s\\n'", MaskString(shlex.quote(password)), ">", secret)
-    php = ("$h = password_hash(trim(file_get_contents($argv[1])), PASSWORD_DEFAULT);"
-           " echo \"[security]\\nadmin_login = \\\"admin\\\"\\nadmin_password = \\\"$h\\\"\\n\";")  # fmt: skip
     configs = ini.rsplit("/", 1)[0]
-    yield f"install -d -m 700 {configs} && umask 077 && php -r {shlex.quote(php)} {secret} > {ini}"
+    yield f"install -d -m 700 {configs} && umask 077 && php -r {shlex.quote(ADMIN_INI_PHP)} {secret} > {ini}"
     yield f"chown -R {app}:{app} {configs}"
+
+
+@operation()
+def salt_file(path: str, user: str):  # type: ignore[no-untyped-def]
+    """A SALT.php as RainLoop writes it ('<?php //' + 96 random hex digits), 0600, made once on the host."""
+    if host.get_fact(FileExists, path=path):
+        host.noop(f"{path} exists")
+        return
+    php = "echo '<'.'?php //'.bin2hex(random_bytes(48));"
+    yield f"umask 077 && php -r {shlex.quote(php)} > {path} && chown {user}:{user} {path}"
 
 
 @deploy("Webmail")
@@ -137,14 +168,23 @@ def from_archive(web: WebSettings, tls: TlsSettings, hostname: str, domains: tup
     server.group(name=f"{app}'s PHP group", group=app, system=True)
     server.user(name=f"{app}'s PHP user", user=app, group=app, home="/nonexistent", shell="/usr/sbin/nologin",
                 system=True, create_home=False, ensure_home=False)  # fmt: skip
+    # data/ is the only tree the pool user writes (include.php: APP_DATA_FOLDER_PATH = <root>/data/, and its
+    # private part _data_/_default_/ holds configs/, domains/, storage/ ...). RainLoop chmods data/ to 0755
+    # whenever a new version first runs (rainloop/v/*/include.php), so 0755 is its steady state; _data_/ stays
+    # 0700. SnappyMail keeps data/ 0700 itself (snappymail/v/*/setup.php) and runs under umask 077.
     data = f"{root}/data"
-    files.directory(name=f"{app} data, for its pool user only", path=data, user=app, group=app, mode="700")
+    files.directory(name=f"{app} data, written by its pool user only", path=data, user=app, group=app,
+                    mode="755" if app == "rainloop" else "700")  # fmt: skip
+    for sub in ("_data_", "_data_/_default_", "_data_/_default_/domains"):
+        files.directory(name=f"{app} data/{sub}", path=f"{data}/{sub}", user=app, group=app, mode="700")
+    if app == "rainloop":
+        # RainLoop makes data/SALT.php on its first request with PHP-FPM's umask (0644) in that 0755 data/: made
+        # here first, the same way (random_bytes(48), hex), it is readable by the pool user only.
+        salt_file(name="RainLoop's SALT.php, for its pool user only", path=f"{data}/SALT.php", user=app)
     default = f"{data}/_data_/_default_"
     admin_password(name=f"{app} admin password", app=app, ini=f"{default}/configs/application.ini",
                    password=web.webmail_admin_password)  # fmt: skip
     # IMAPS 993 and submission 587 (STARTTLS) on this host, for every declared domain.
-    for sub in ("_data_", "_data_/_default_", "_data_/_default_/domains"):
-        files.directory(name=f"{app} data/{sub}", path=f"{data}/{sub}", user=app, group=app, mode="700")
     configs = [
         files.template(
             name=f"{app} settings for {domain}",
@@ -159,15 +199,24 @@ def from_archive(web: WebSettings, tls: TlsSettings, hostname: str, domains: tup
         )
         for domain in domains
     ]
+    # On a version's first run both apps copy their sample domains into domains/ unless domains/disabled exists
+    # (RainLoop: gmail.com enabled; SnappyMail: default.json, a wildcard to localhost:143 without TLS, and
+    # <gethostname()>.json). The file (a list of disabled domains, empty here) keeps the declared domains the
+    # only ones; present=True leaves whatever the admin panel writes into it.
+    files.file(name=f"{app} serves the declared domains only", path=f"{default}/domains/disabled", user=app,
+               group=app, mode="600")  # fmt: skip
     pools = nginx_php.pool(app, app, app, web, upload_max_filesize="25M", post_max_size="26M")
     changes = nginx_php.site(
         "webmail",
         hostname=web.webmail_hostname,
         root=root,
         socket=nginx_php.socket(app),
-        # Upstream: "data/ must not be reachable from the web"; the app checks this itself on first run.
-        # https://snappymail.eu/ (Installation) and https://www.rainloop.net/docs/installation/
+        # Upstream: "data/ must not be reachable from the web" (the admin panel warns when it is), as in
+        # upstream's own Nginx: https://github.com/the-djmaze/snappymail/blob/master/.docker/release/files/etc/nginx/nginx.conf
         denied=["/data"],
+        # Under Apache an .htaccess ("Require all denied") hides <app>/v/<version>/app/ (libraries, templates,
+        # sample domains); Nginx ignores .htaccess, so the same is denied here.
+        denied_patterns=[f"^/{app}/v/[^/]+/app/"],
     )
     nginx_php.activate(changes, [*pools, *configs])
 
@@ -189,6 +238,10 @@ def roundcube(web: WebSettings, tls: TlsSettings, hostname: str) -> None:
                     group=ROUNDCUBE_USER, mode="750")  # fmt: skip
     files.directory(name="Roundcube logs", path="/var/log/roundcube", user=ROUNDCUBE_USER, group="adm",
                     mode="750")  # fmt: skip
+    # Debian's logrotate recreates the logs for www-data; our pool runs as roundcube, which would lose its error
+    # log after the first rotation (and fail2ban's roundcube-auth jail its input with it).
+    files.replace(name="Rotated Roundcube logs stay its pool user's", path="/etc/logrotate.d/roundcube-core",
+                  text="create 0640 www-data adm", replace=f"create 0640 {ROUNDCUBE_USER} adm")  # fmt: skip
     config = template(
         "/etc/roundcube/mailforge.inc.php",
         component="webmail",
@@ -214,5 +267,6 @@ def roundcube(web: WebSettings, tls: TlsSettings, hostname: str) -> None:
         root=ROUNDCUBE_PUBLIC,
         socket=nginx_php.socket("roundcube"),
         denied=["/config", "/temp", "/logs", "/SQL", "/bin", "/installer"],
+        denied_patterns=[],
     )
     nginx_php.activate(changes, [*pools, config, include])

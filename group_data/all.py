@@ -43,6 +43,11 @@ mail_domains = [
 
 # --- TLS (defaults in deploys/tls.py)
 # tls_mode = "selfsigned"   # a host-local CA signs the server certificate
+# The one TLS policy of Postfix, Dovecot and Nginx (README "Security"; default Mozilla intermediate):
+# tls_min_protocol = "TLSv1.2"           # or "TLSv1.3" (port 25 keeps 1.2: its TLS is opportunistic)
+# tls_ciphers = ["ECDHE-RSA-AES128-GCM-SHA256", ...]   # TLS 1.2 suites, ECDHE with AEAD only
+# tls_curves = ["X25519", "prime256v1", "secp384r1"]
+# tls_prefer_server_ciphers = True       # the server orders the suites (Mozilla: False; README "Security")
 
 # --- DNS (defaults in deploys/dns.py); the zone to publish is written to build/dns/<domain>.zone
 # mail_ipv4 = ["203.0.113.10"]          # public addresses: A/AAAA, SPF, PTR
@@ -73,9 +78,10 @@ mail_domains = [
 # postfixadmin_superadmin_password_env = "PFA_ADMIN_PASSWORD"
 #     (unset: generated on the host, /etc/mailforge/postfixadmin/superadmin)
 # webmail = "roundcube"                  # roundcube (Debian) | snappymail | rainloop (upstream archives) | none
-# snappymail_version = "..."             # snappymail/rainloop only: the pinned release...
-# snappymail_archive_url = "https://github.com/the-djmaze/snappymail/releases/download/v.../snappymail-....tar.gz"
-# snappymail_archive_sha256 = "..."      # ...and its SHA-256 from the release page (a mismatch stops the run)
+# snappymail_version = "2.38.2"         # snappymail/rainloop: the pinned release (defaults: 2.38.2 / 1.17.0)
+# snappymail_archive_url = "https://github.com/the-djmaze/snappymail/releases/download/v2.38.2/snappymail-2.38.2.tar.gz"
+# snappymail_archive_sha256 = "71f1d8a9..."   # set all three together (rainloop_*: the same keys); a wrong SHA-256
+#     stops the run with nothing installed. Oldest accepted: SnappyMail 2.21.4, RainLoop 1.15.0.
 # snappymail_admin_password_env = "SNAPPYMAIL_ADMIN_PASSWORD"   # unset: generated, /etc/mailforge/snappymail-admin
 # nginx_php_fpm_max_children = 16        # PHP-FPM processes per app pool at most
 # nginx_php_fpm_max_requests = 500       # recycle a PHP worker after this many requests
@@ -85,3 +91,13 @@ mail_domains = [
 # certbot_server = "https://acme-v02.api.letsencrypt.org/directory"
 # certbot_ca_bundle = None               # a PEM on this machine to trust for a private ACME server
 # The certbot pre-check resolves every name through dns_preflight_nameservers (or this machine's resolvers).
+
+# --- Firewall (defaults in deploys/firewall.py): nftables, inbound only 22, 25, 80, 143, 443, 465, 587, 993
+# firewall_enabled = True          # False: mailforge removes its table (inet mailforge_filter), nothing else
+# firewall_extra_ports = []        # more TCP ports to open, e.g. [8443]; your own tables go in /etc/nftables.d/
+
+# --- fail2ban (defaults in deploys/fail2ban.py): jails for Postfix SASL, Dovecot, PostfixAdmin, Roundcube, SSH
+# fail2ban_maxretry = 5            # failed logins from one address...
+# fail2ban_findtime = 600          # ...within this many seconds get it banned...
+# fail2ban_bantime = 3600          # ...for this many seconds, from every mail and web port (SSH: sshd jail only)
+# fail2ban_ignoreip = []           # never banned, e.g. ["192.0.2.10", "198.51.100.0/24"]; loopback always is

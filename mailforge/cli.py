@@ -17,6 +17,8 @@ AREAS = {
     "dns": "mailforge.dns.cli",
     "logs": "mailforge.logs.cli",
     "queue": "mailforge.queue_cli",
+    "backup": "mailforge.backup.cli",
+    "restore": "mailforge.backup.cli",
 }
 
 
@@ -30,7 +32,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(prog="mailforge", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    names = [AREAS[command]] if command in AREAS else list(AREAS.values())
+    names = [AREAS[command]] if command in AREAS else list(dict.fromkeys(AREAS.values()))  # one module, two commands
     for name in names:
         try:
             module = importlib.import_module(name)

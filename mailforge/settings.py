@@ -13,10 +13,11 @@ import re
 import unicodedata
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mailforge.dns.inputs import DomainDnsInputs, MailDnsInputs
+from mailforge.tls_policy import ALLOWED_CIPHERS, ALLOWED_CURVES, PROTOCOLS, TlsPolicy
 
 # RFC 1123 host labels; a mail hostname must be fully qualified (RFC 5321 section 4.1.2: HELO takes a FQDN).
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -105,6 +106,8 @@ class TlsSettings:
     # Every name the host serves (mail_hostname first): the certificate's subjectAltNames.
     names: tuple[str, ...] = ()
     certbot: CertbotSettings | None = None
+    # Protocols, suites and groups every TLS daemon serves (mailforge/tls_policy.py).
+    policy: TlsPolicy = field(default_factory=TlsPolicy)
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,38 @@ class DnsSettings:
     relay_spf_include: str | None  # the relay provider's SPF domain
 
 
+# Ports the host firewall always opens (deploys/firewall.py), with what listens there. 4190 (ManageSieve) joins
+# them once a component serves it; nothing does today.
+FIREWALL_PORTS: dict[int, str] = {
+    22: "SSH: the operator and mailforge itself",
+    25: "SMTP: mail from other servers (postscreen)",
+    80: "HTTP: ACME challenges, redirects to HTTPS",
+    143: "IMAP with STARTTLS",
+    443: "HTTPS: PostfixAdmin and the webmail",
+    465: "submissions: mail clients, implicit TLS",
+    587: "submission: mail clients, STARTTLS",
+    993: "IMAPS",
+}
+
+
+@dataclass(frozen=True)
+class FirewallSettings:
+    enabled: bool
+    extra_ports: tuple[int, ...]  # firewall_extra_ports, sorted, without the always-open ones
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return tuple(sorted({*FIREWALL_PORTS, *self.extra_ports}))
+
+
+@dataclass(frozen=True)
+class Fail2banSettings:
+    maxretry: int
+    findtime: int  # seconds
+    bantime: int  # seconds
+    ignoreip: tuple[str, ...]  # networks (CIDR), loopback always included by deploys/fail2ban.py
+
+
 @dataclass(frozen=True)
 class Settings:
     base: BaseSettings
@@ -202,6 +237,8 @@ class Settings:
     dkim: DkimSettings
     dns: DnsSettings
     web: WebSettings
+    firewall: FirewallSettings
+    fail2ban: Fail2banSettings
 
     @property
     def mailboxes(self) -> tuple[Mailbox, ...]:
@@ -415,6 +452,12 @@ def _cross_checks(read: _Reader, domains: list[MailDomain]) -> None:
 
 
 WEBMAILS = ("roundcube", "rainloop", "snappymail", "none")
+# The oldest releases whose formats deploys/webmail.py writes: RainLoop checks a password_hash() admin password
+# since 1.15.0 (before: an MD5 salted with the SALT.php it makes on its first request), SnappyMail reads the
+# domain JSON's {"IMAP": {"host", "port", "type"}} since 2.21.4 (2.21.0-2.21.3 read "secure" instead of "type").
+# https://github.com/RainLoop/rainloop-webmail/commit/b77dcb5c1 (first in v1.15.0)
+# https://github.com/the-djmaze/snappymail/commit/2d832ff5e (first in v2.21.4)
+MINIMUM_ARCHIVE_VERSIONS = {"rainloop": (1, 15, 0), "snappymail": (2, 21, 4)}
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 
 
@@ -447,9 +490,23 @@ def _web(read: _Reader, hostname: str, domains: list[MailDomain]) -> WebSettings
     version = archive = sha256 = ""
     admin_password = None
     if webmail in ("rainloop", "snappymail"):
-        version = read.string(f"{webmail}_version", "2.38.2")
-        archive = read.string(f"{webmail}_archive_url", "https://.../snappymail-2.38.2.tar.gz")
-        sha256 = read.string(f"{webmail}_archive_sha256", "64 hex digits").lower()
+        keys = (f"{webmail}_version", f"{webmail}_archive_url", f"{webmail}_archive_sha256")
+        # The defaults (deploys/webmail.py) pin one release: a version, URL or digest overridden alone would
+        # pair it with another release's.
+        overridden = [key for key in keys if read.data.get(key) not in (None, "")]
+        if overridden and len(overridden) < len(keys):
+            missing = [key for key in keys if key not in overridden]
+            read.problem(overridden[0], f"is set without {' and '.join(missing)} (the defaults pin another release)",
+                         f"set all three of {', '.join(keys)} to the release you pin")  # fmt: skip
+        example_url = str(read.defaults.get(keys[1]) or "https://example.org/webmail-1.0.0.tar.gz")
+        version = read.string(keys[0], str(read.defaults.get(keys[0]) or "1.0.0"))
+        archive = read.string(keys[1], example_url)
+        sha256 = read.string(keys[2], "the 64 hex digits sha256sum prints for the archive").lower()
+        oldest = MINIMUM_ARCHIVE_VERSIONS[webmail]
+        if re.fullmatch(r"\d+(\.\d+)*", version) and tuple(int(n) for n in version.split(".")) < oldest:
+            floor = ".".join(map(str, oldest))
+            read.problem(keys[0], f"{webmail} {version} predates {floor}, the oldest whose formats mailforge writes",
+                         f"pin {webmail} {floor} or newer (all three of {', '.join(keys)})")  # fmt: skip
         if sha256 and not re.fullmatch(r"[0-9a-f]{64}", sha256):
             read.problem(f"{webmail}_archive_sha256", "is not a SHA-256 digest", "paste the 64 hex digits of sha256sum")
         if archive and not re.match(r"^(https?|file)://", archive):
@@ -511,6 +568,7 @@ def _tls(read: _Reader, hostname: str, names: tuple[str, ...] = ()) -> TlsSettin
             ca_file="/etc/ssl/certs/ca-certificates.crt",
             names=names or (hostname,),
             certbot=_certbot(read),
+            policy=_tls_policy(read, mode),
         )
     return TlsSettings(
         mode=mode,
@@ -518,6 +576,49 @@ def _tls(read: _Reader, hostname: str, names: tuple[str, ...] = ()) -> TlsSettin
         key_file=f"/etc/mailforge/tls/{hostname}.key",
         ca_file="/etc/mailforge/ca/ca.crt",
         names=names or (hostname,),
+        policy=_tls_policy(read, mode),
+    )
+
+
+def _names(read: _Reader, key: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """A non-empty list of distinct names from `allowed` (a colon-separated string, as OpenSSL writes it, too)."""
+    value = read.get(key)
+    items = read.items(key, value.split(":") if isinstance(value, str) else value)
+    if not items:
+        read.problem(key, f"must list at least one {what}", f"use {list(allowed[:3])!r}, or remove it for the default")
+    found: list[str] = []
+    for i, item in enumerate(items):
+        if item not in allowed:
+            read.problem(f"{key}[{i}]", f"{item!r} is not an allowed {what}", f"use some of {', '.join(allowed)}")
+        elif item in found:
+            read.problem(f"{key}[{i}]", f"{item!r} is listed twice", "list each once")
+        else:
+            found.append(item)
+    return tuple(found)
+
+
+def _tls_policy(read: _Reader, mode: str) -> TlsPolicy:
+    """tls_min_protocol, tls_ciphers, tls_curves, tls_prefer_server_ciphers (see deploys/tls.py DEFAULTS)."""
+    floor = read.string("tls_min_protocol", "TLSv1.2")
+    if floor and floor not in PROTOCOLS:
+        read.problem("tls_min_protocol", f"{floor!r} is not allowed", "use 'TLSv1.2' (default) or 'TLSv1.3'")
+        floor = ""
+    ciphers = _names(read, "tls_ciphers", ALLOWED_CIPHERS, "TLS 1.2 suite (ECDHE with AEAD, OpenSSL name)")
+    # The certificate's key type decides which suites can work at all: RSA from the local CA, ECDSA from
+    # Certbot (its default key type since Certbot 2.0).
+    key_type = "ECDSA" if mode == "certbot" else "RSA"
+    if ciphers and floor != "TLSv1.3" and not any(c.startswith(f"ECDHE-{key_type}-") for c in ciphers):
+        read.problem("tls_ciphers", f"has no ECDHE-{key_type}-... suite, so no TLS 1.2 client could connect with "
+                     f"this host's {key_type} certificate", f"add ECDHE-{key_type}-AES128-GCM-SHA256")  # fmt: skip
+    prefer = read.get("tls_prefer_server_ciphers")
+    if not isinstance(prefer, bool):
+        read.problem("tls_prefer_server_ciphers", f"must be True or False, not {prefer!r}", "set it to True")
+        prefer = False
+    return TlsPolicy(
+        min_protocol=floor or PROTOCOLS[0],
+        ciphers=ciphers or TlsPolicy().ciphers,
+        curves=_names(read, "tls_curves", ALLOWED_CURVES, "ECDHE group") or TlsPolicy().curves,
+        prefer_server_ciphers=prefer,
     )
 
 
@@ -612,6 +713,49 @@ def _relay(read: _Reader) -> RelaySettings | None:
     return RelaySettings(host=host_name, port=port, username=username, password=password)
 
 
+def _flag(read: _Reader, key: str) -> bool:
+    value = read.get(key)
+    if not isinstance(value, bool):
+        read.problem(key, f"must be True or False, not {value!r}", f"set {key} = True (or False)")
+        return True
+    return value
+
+
+def _firewall(read: _Reader) -> FirewallSettings:
+    ports = []
+    for i, value in enumerate(read.items("firewall_extra_ports", read.get("firewall_extra_ports"))):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+            read.problem(
+                f"firewall_extra_ports[{i}]",
+                f"{value!r} is not a TCP port number (1-65535)",
+                "list whole numbers, e.g. firewall_extra_ports = [8443]",
+            )
+            continue
+        if value not in FIREWALL_PORTS:
+            ports.append(value)
+    return FirewallSettings(enabled=_flag(read, "firewall_enabled"), extra_ports=tuple(sorted(set(ports))))
+
+
+def _fail2ban(read: _Reader) -> Fail2banSettings:
+    networks = []
+    for i, value in enumerate(read.items("fail2ban_ignoreip", read.get("fail2ban_ignoreip"))):
+        try:
+            network = ipaddress.ip_network(str(value), strict=False)
+            networks.append(str(network.network_address if network.num_addresses == 1 else network))
+        except ValueError:
+            read.problem(
+                f"fail2ban_ignoreip[{i}]",
+                f"{value!r} is not an IP address or network",
+                "write addresses or CIDR networks, e.g. ['192.0.2.10', '198.51.100.0/24', '2001:db8::/48']",
+            )
+    return Fail2banSettings(
+        maxretry=read.integer("fail2ban_maxretry", 1),
+        findtime=read.integer("fail2ban_findtime", 1),
+        bantime=read.integer("fail2ban_bantime", 1),
+        ignoreip=tuple(networks),
+    )
+
+
 def load_settings(
     data: Mapping[str, Any],
     defaults: Mapping[str, Any],
@@ -695,6 +839,8 @@ def load_settings(
     if scheme and scheme not in PASSWORD_SCHEMES:
         read.problem("postfixadmin_password_scheme", f"unsupported scheme {scheme!r}", f"use one of {PASSWORD_SCHEMES}")
     dns_settings = _dns(read)
+    firewall = _firewall(read)
+    fail2ban = _fail2ban(read)
     if read.problems:
         raise SettingsError(read.problems, host)
     return Settings(
@@ -707,4 +853,6 @@ def load_settings(
         dkim=dkim,
         dns=dns_settings,
         web=web,
+        firewall=firewall,
+        fail2ban=fail2ban,
     )

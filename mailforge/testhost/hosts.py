@@ -79,7 +79,7 @@ def check_name(name: str) -> None:
         )
 
 
-UP_TOOLS = ("systemd-nspawn", "debootstrap", "tar", "chroot", "nft", "ip", "ssh", "ssh-keygen")
+UP_TOOLS = ("systemd-nspawn", "debootstrap", "tar", "chroot", "nft", "ip", "ssh", "ssh-keygen", "dnsmasq")
 # `down` must work on a machine where `up` cannot (a half-installed one is where leftovers come from).
 DOWN_TOOLS = ("nft", "ip", "umount")
 
@@ -251,8 +251,10 @@ def _prepare_rootfs(state: StateDir, record: HostRecord, base: Path) -> Path:
         f"127.0.0.1\tlocalhost\n{record.address}\t{record.fqdn}\t{record.name}\n"
         "::1\tlocalhost ip6-localhost ip6-loopback\n"
     )
-    # Test hosts resolve names (apt's mirror) through this machine's resolver, reached over the NAT.
-    shutil.copyfile("/etc/resolv.conf", etc / "resolv.conf")
+    # The supervisor's resolver on the gateway (see supervisor.py): apt's mirror resolves through it; reverse
+    # lookups of test addresses and reserved names are answered there and never leave this machine.
+    (etc / "resolv.conf").unlink(missing_ok=True)  # may be a symlink in an image
+    (etc / "resolv.conf").write_text(f"nameserver {record.gateway}\n")
     (etc / "machine-id").write_text("")  # systemd generates a unique one at first boot
     processes.run(["chroot", str(rootfs), "ssh-keygen", "-A"], what="generating SSH host keys")
     ssh_dir = rootfs / "root/.ssh"
@@ -284,7 +286,7 @@ def _start(state: StateDir, record: HostRecord, rootfs: Path) -> None:
     log = open(state.host_dir(record.name) / "console.log", "ab")  # noqa: SIM115 (handed to the child)
     with log:
         subprocess.Popen(
-            [sys.executable, "-m", SUPERVISOR, record.name, str(rootfs), record.netns],
+            [sys.executable, "-m", SUPERVISOR, record.name, str(rootfs), record.netns, record.gateway],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -31,6 +31,7 @@ WEB_CONTEXT: dict[str, object] = {
     "hsts_max_age": 31536000,
     "root": "/usr/share/postfixadmin/public",
     "denied": ["/data"],
+    "denied_patterns": ["^/snappymail/v/[^/]+/app/"],
     "app": "postfixadmin",
     "pool_user": "postfixadmin",
     "pool_group": "www-data",
@@ -41,6 +42,23 @@ WEB_CONTEXT: dict[str, object] = {
     "max_requests": 500,
     "php_admin": [("upload_max_filesize", "25M")],
     "cafile": SETTINGS.tls.ca_file,
+}
+# Keys the firewall and fail2ban templates read, as deploys/firewall.py and deploys/fail2ban.py pass them.
+SECURITY_CONTEXT: dict[str, object] = {
+    "ports": [(22, "SSH"), (25, "SMTP"), (8443, "firewall_extra_ports")],
+    "ignoreip": "127.0.0.1/8 ::1 192.0.2.10",
+    "postfixadmin_log": "/var/log/nginx/postfixadmin.access.log",
+    "roundcube_log": "/var/log/roundcube/errors.log",
+}
+# Keys the local CA's CRL templates read (and the port-80 site), as deploys/tls.py and nginx_php.py pass them.
+CRL_CONTEXT: dict[str, object] = {
+    "crl_name": "mailforge-ca.crl",
+    "crl_root": "/var/www/mailforge-ca",
+    "crl_file": "/var/www/mailforge-ca/mailforge-ca.crl",
+    "crl_days": 30,
+    "ca_dir": "/etc/mailforge/ca",
+    "ca_file": SETTINGS.tls.ca_file,
+    "script": "/etc/mailforge/ca/refresh-crl",
 }
 ALL = sorted(p.relative_to(TEMPLATES).as_posix() for p in TEMPLATES.rglob("*.j2"))
 
@@ -58,7 +76,7 @@ def render(name: str, **context: object) -> str:
         entries=[("example.org", "mail", "/etc/opendkim/keys/example.org/mail.private")],
         socket="local:/var/spool/postfix/opendkim/opendkim.sock",
         relay=SETTINGS.postfix.relay,
-        **{**WEB_CONTEXT, **context},
+        **{**WEB_CONTEXT, **SECURITY_CONTEXT, **CRL_CONTEXT, **context},
     )
 
 
