@@ -35,8 +35,8 @@ from mailforge.testhost.hosts import wait_for_ssh
 RECIPIENT = "alice@example.test"
 SENDER = "bob@example.test"
 MAILDIRS = {"alice": "/var/vmail/example.test/alice", "bob": "/var/vmail/example.test/bob"}
-# The control machine's name as the host sees it, from /etc/hosts: smtpd's reverse lookup of the client
-# then asks no DNS server outside the test network.
+# The control machine's name as the host sees it, from /etc/hosts (and the copy in Postfix's chroot, made
+# when Postfix starts): smtpd's reverse lookup of the client then asks no DNS server outside.
 CLIENT_NAME = "fault-client.example.test"
 THREADS = 6
 # Messages per second: a paced stream, so that a fault lands in the middle of it (unpaced, a deployed host
@@ -48,7 +48,10 @@ SERVICES = ("postfix", "dovecot", "mariadb", "opendkim")
 
 def name_the_client(host: Host) -> None:
     gateway = host.address.rsplit(".", 1)[0] + ".1"
-    host.run(f"grep -q '{CLIENT_NAME}' /etc/hosts || echo '{gateway} {CLIENT_NAME}' >> /etc/hosts")
+    host.run(
+        f"grep -q '{CLIENT_NAME}' /etc/hosts || echo '{gateway} {CLIENT_NAME}' >> /etc/hosts; "
+        "if [ -d /var/spool/postfix/etc ]; then cp /etc/hosts /var/spool/postfix/etc/hosts; fi"
+    )
 
 
 # --- messages in flight ----------------------------------------------------------------------------
@@ -200,13 +203,29 @@ def _close(client: smtplib.SMTP | None) -> None:
 
 
 def delivered(host: Host, run: str, mailbox: str = "alice") -> Counter[int]:
-    """How many copies of each message of this run are in the mailbox's Maildir (new/ and cur/)."""
+    """How many copies of each message of this run are in the mailbox's Maildir (new/ and cur/).
+
+    A copy is a distinct Maildir file name (the part before ":2,"): a file that an IMAP or doveadm session
+    moves from new/ to cur/ while `find` walks the two directories is one delivery, seen twice.
+    https://cr.yp.to/proto/maildir.html
+    """
+    return Counter(index for index, _ in _delivered_files(host, run, mailbox).values())
+
+
+def _delivered_files(host: Host, run: str, mailbox: str = "alice") -> dict[str, tuple[int, str]]:
+    """Maildir unique name -> (message index, path) for every message of this run in the mailbox."""
     maildir = MAILDIRS[mailbox]
     pattern = shlex.quote(f"^Message-ID: <{run}\\.")
     out = host.run(
-        f"find {maildir}/new {maildir}/cur -type f -exec grep -h -i -m1 {pattern} {{}} + 2>/dev/null; true"
+        f"find {maildir}/new {maildir}/cur -type f -exec grep -H -i -m1 {pattern} {{}} + 2>/dev/null; true"
     ).stdout
-    return Counter(int(line.split(".")[1].split("@")[0]) for line in out.split() if line.startswith("<"))
+    files: dict[str, tuple[int, str]] = {}
+    for line in out.splitlines():
+        found = re.match(r"(?P<path>.*?):Message-ID: <[^.]+\.(?P<index>\d+)@", line, re.I)
+        if found:
+            unique = found["path"].rsplit("/", 1)[-1].split(":", 1)[0]
+            files[unique] = (int(found["index"]), found["path"])
+    return files
 
 
 def queue_size(host: Host) -> int:
@@ -243,6 +262,26 @@ def integrity(host: Host, run: str, log: str, since: float) -> list[str]:
     )
     found = [line for line in host.run(script, check=False).stdout.splitlines() if line.strip()]
     return found + [f"mail.log: {line}" for line in log.splitlines() if re.search(r"corrupt|panic", line, re.I)]
+
+
+def duplicate_trail(host: Host, run: str, copies: Counter[int], log: str, since: float) -> dict[int, list[str]]:
+    """For each duplicated message: its Maildir files, mail.log's lines for its queue files, and Dovecot's
+    journal lines naming it."""
+    duplicated = [i for i, c in copies.items() if c > 1][:5]
+    if not duplicated:
+        return {}
+    files = _delivered_files(host, run)
+    trail: dict[int, list[str]] = {}
+    for index in duplicated:
+        mid = message_id(run, index)
+        queue_ids = {line.split(": message-id=")[0].rsplit(" ", 1)[-1] for line in log.splitlines() if mid in line}
+        lines = [line for line in log.splitlines() if any(f" {q}: " in line for q in queue_ids)]
+        journal = host.run(
+            f"journalctl -q -u dovecot --since=@{int(since)} | grep -F {shlex.quote(mid[1:-1])}", check=False
+        ).stdout.splitlines()
+        paths = [f"file: {path}" for i, path in files.values() if i == index]
+        trail[index] = paths + lines + journal
+    return trail
 
 
 def reset(host: Host) -> None:
@@ -297,7 +336,7 @@ class Fault:
 
 def _ssh_quietly(host: Host, command: str) -> None:
     # The command may take the SSH session down with it (reboot): its exit status means nothing.
-    with contextlib.suppress(TesthostError, OSError, TimeoutError):
+    with contextlib.suppress(TesthostError, OSError, subprocess.TimeoutExpired):
         host.run(command, check=False, timeout=30)
 
 
@@ -439,6 +478,9 @@ class Outcome:
     recovered: bool
     damage: list[str]  # integrity(): messages cut short, index disagreement, corrupt queue files...
     fault_s: float  # how long the host was broken (from breaking it to the end of the repair)
+    # For each message delivered more than once: its lines in mail.log and in Dovecot's journal (the
+    # host may be gone by the time a test reports the duplicate).
+    duplicate_trail: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def injected(self) -> int:
@@ -506,6 +548,7 @@ def run_fault(host: Host, fault: Fault, run: str, n: int, *, settle: float = 600
             recovered=recovered,
             damage=integrity(host, run, log, since),
             fault_s=fault_s,
+            duplicate_trail=duplicate_trail(host, run, copies, log, since),
         )
     finally:
         fault.restore(host)
@@ -607,7 +650,8 @@ def run_killed_deploy(
     killed = deploy_killed_at(inventory, *kill_at, env=env)
     since, stopped = time.time(), time.monotonic()
     name_the_client(host)
-    injector = Injector(host.address, run, n).start()
+    # Until the re-run has Postfix up, every attempt is refused: the client waits as long as a deploy may take.
+    injector = Injector(host.address, run, n, deadline=settle + 1800).start()
     rerun = run_deploy(inventory, env=env)
     recovered, copies = _wait_recovered(host, injector, run, settle) if rerun.ok else (False, delivered(host, run))
     recovery_s = time.monotonic() - stopped
@@ -625,5 +669,6 @@ def run_killed_deploy(
         recovered=recovered,
         damage=integrity(host, run, log, since),
         fault_s=recovery_s,
+        duplicate_trail=duplicate_trail(host, run, copies, log, since),
     )
     return killed, rerun, outcome

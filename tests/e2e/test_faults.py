@@ -133,7 +133,8 @@ def test_every_message_is_accepted_and_delivered(outcomes: Callable[[str], fault
 @pytest.mark.parametrize("fault", FAULTS)
 def test_no_message_is_delivered_twice(outcomes: Callable[[str], faults.Outcome], fault: str) -> None:
     o = outcomes(fault)
-    assert o.duplicated == 0, ({i: c for i, c in o.copies.items() if c > 1}, _summary(o))
+    trail = "\n".join(f"{i}:\n  " + "\n  ".join(lines) for i, lines in o.duplicate_trail.items())
+    assert o.duplicated == 0, f"{_summary(o)}\n{trail}"
 
 
 @pytest.mark.parametrize("fault", FAULTS)
