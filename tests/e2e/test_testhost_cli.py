@@ -96,9 +96,26 @@ def leftovers(state: StateDir, name: str, pids: list[int] = ()) -> list[str]:  #
         found.append("process")
     if any(processes.alive(pid) for pid in pids):
         found.append("container process")
-    if rootfs in Path("/proc/self/mounts").read_text():
+    if str(state.host_dir(name)) in Path("/proc/self/mounts").read_text():
         found.append("mount")
+    backing = [f.read_text() for f in Path("/sys/block").glob("loop*/loop/backing_file")]
+    if any(f.startswith(str(state.host_dir(name)) + "/") for f in backing):
+        found.append("loop device")
     return found
+
+
+# --- the host's disk ------------------------------------------------------------------------------
+
+
+def test_a_host_keeps_its_changes_on_its_own_journaled_ext4(cli_state: StateDir, bystander: Host) -> None:
+    host_dir = cli_state.host_dir(bystander.name)
+    mounts = {
+        fields[1]: fields for fields in (line.split() for line in Path("/proc/self/mounts").read_text().splitlines())
+    }
+    assert mounts[str(host_dir / "disk")][2] == "ext4"
+    assert f"upperdir={host_dir}/disk/upper" in mounts[str(host_dir / "rootfs")][3]
+    superblock = subprocess.run(["dumpe2fs", "-h", str(host_dir / "disk.img")], capture_output=True, text=True)
+    assert "has_journal" in superblock.stdout, superblock.stderr
 
 
 # --- preconditions ---------------------------------------------------------------------------------
@@ -246,6 +263,9 @@ def interrupted(request: pytest.FixtureRequest, cli_state: StateDir) -> Iterator
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C in a terminal, whatever this run inherited: a shell without job control starts background
+        # jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not reached(cli_state, name) and proc.poll() is None and time.monotonic() < deadline:
