@@ -24,7 +24,9 @@ from deploys import (
     webmail,
 )
 from deploys.settings import settings_for
+from mailforge import op_order
 
+op_order.install()  # the same operation order as pyinfra's, without inspect.stack() (see the module)
 settings = settings_for(host)
 dns.preflight(settings, host.name)
 
