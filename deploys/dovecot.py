@@ -38,7 +38,9 @@ CONF_D = (
 def dovecot(settings: DovecotSettings, tls: TlsSettings, database: str) -> None:
     apt.packages(name="Install Dovecot", packages=PACKAGES, no_recommends=True)
     # Stopping Dovecot must not deliver a message twice: see the drop-in (read at the next stop, no restart).
-    dropin = template("/etc/systemd/system/dovecot.service.d/mailforge.conf", component="dovecot")
+    dropin = template(
+        "/etc/systemd/system/dovecot.service.d/mailforge.conf", component="dovecot", create_remote_dir=True
+    )
     systemd.daemon_reload(name="Reload systemd units", _if=dropin.did_change)
     server.group(name="vmail group", group="vmail", gid=settings.vmail_gid, system=True)
     server.user(

@@ -26,8 +26,11 @@ def template(
     user: str = "root",
     group: str = "root",
     comment: str = "#",
+    create_remote_dir: bool = False,
     **context: Any,
 ) -> OperationMeta:
+    """`create_remote_dir`: only for a directory that neither a package nor an earlier operation makes. Off,
+    pyinfra does not read the directory's state on every run (one fact of three per template)."""
     source = TEMPLATES / (dest.removeprefix("/etc/") + ".j2")
     return files.template(
         name=f"Write {dest}",
@@ -36,6 +39,7 @@ def template(
         mode=mode,
         user=user,
         group=group,
+        create_remote_dir=create_remote_dir,
         managed_header=header(component, comment),
         **context,
     )
