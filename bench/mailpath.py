@@ -24,6 +24,7 @@ Each host then gets, one host at a time (never both at once: on 2 cores they wou
    Maildir file (its ctime: rename into new/ or Dovecot's utime, whichever is later). The N messages go in
    --rounds batches, in ABBA order between the hosts (mailforge, stock, stock, mailforge, ...), so a machine
    that gets busier or quieter during the run weighs on both alike; the figure is the median batch rate.
+   The CPU each systemd unit on the host used during the batches is reported per message.
 3. latency: a Python client (8 threads, a connection per message) sends messages carrying a header with
    their send time, taken when the connection opens; latency is that time to the Maildir file's ctime
    (this machine and the test hosts share one kernel clock).
@@ -49,6 +50,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +95,7 @@ class Figures:
     latency_sent: int = 0
     latency_lost: int = 0
     send_errors: int = 0
+    cpu_s: Counter[str] = field(default_factory=Counter)  # systemd unit -> CPU seconds in throughput batches
 
     @property
     def rate(self) -> float:
@@ -211,10 +214,36 @@ def warm_up(target: Target) -> float:
     return max(times) - started if times else float("nan")
 
 
+# Every process's CPU time (its own and its reaped children's: fields 14-17 of /proc/PID/stat), by the
+# systemd unit it runs in. A unit's sum only grows, as long as its processes are reaped inside the unit.
+# https://man7.org/linux/man-pages/man5/proc_pid_stat.5.html
+CPU_BY_UNIT = (
+    "for p in /proc/[0-9]*; do u=$(sed -n 's/^[0-9]*:name=systemd:.*\\///p' $p/cgroup 2>/dev/null); "
+    # After the command name (which may hold spaces): fields 14-17 are the 12th to 15th.
+    't=$(sed "s/.*) //" $p/stat 2>/dev/null | cut -d" " -f12-15); [ -n "$t" ] && echo "${u:-?} $t"; done; '
+    "getconf CLK_TCK"
+)
+# The bench's own SSH sessions (polling the Maildirs), not the mail path.
+NOT_MAIL_PATH = ("ssh.service", "?")
+
+
+def cpu_by_unit(host: Host) -> Counter[str]:
+    """CPU seconds used so far by each systemd unit's processes on the host."""
+    lines = host.run(CPU_BY_UNIT).stdout.split("\n")
+    ticks = float(lines[-2] if lines[-1] == "" else lines[-1])
+    used: Counter[str] = Counter()
+    for line in lines:
+        fields = line.split()
+        if len(fields) == 5:
+            used[fields[0]] += sum(int(value) for value in fields[1:]) / ticks
+    return used
+
+
 def throughput(target: Target, n: int, figures: Figures) -> None:
     # One smtp-source per mailbox, all at once, sharing SESSIONS sessions and the n messages between them.
     count = len(target.recipients)
     sessions = max(1, SESSIONS // count)
+    cpu_before = cpu_by_unit(target.host)
     started = time.time()
     sources = []
     for index, recipient in enumerate(target.recipients):
@@ -230,6 +259,8 @@ def throughput(target: Target, n: int, figures: Figures) -> None:
     injected_s = time.time() - started
     times = wait_delivered(target, n, started)
     seconds = (max(times) - started) if times else 0.0
+    figures.cpu_s.update(cpu_by_unit(target.host))
+    figures.cpu_s.subtract(cpu_before)
     figures.injected += n
     figures.delivered += len(times)
     figures.rates.append(len(times) / seconds if seconds else 0.0)
@@ -371,6 +402,17 @@ def report(
     print(f"{'lost messages':<34}{mf.lost:>11d}{stock.lost:>11d}{'':>8}{'0':>9}  {verdict}")
     print(f"{'send errors':<34}{mf.send_errors:>11d}{stock.send_errors:>11d}")
     print("(throughput ratio = mailforge / stock, at least 0.80 meets the target; latency ratio: lower is better)")
+    print()
+    print("CPU per message in the throughput batches (ms), by systemd unit:")
+    for label, figures in results.items():
+        per_message = {
+            unit: 1000 * seconds / figures.delivered
+            for unit, seconds in figures.cpu_s.items()
+            if unit not in NOT_MAIL_PATH and figures.delivered
+        }
+        top = sorted(per_message.items(), key=lambda item: -item[1])
+        shown = ", ".join(f"{unit.removesuffix('.service')} {ms:.2f}" for unit, ms in top if ms >= 0.05)
+        print(f"  {label:<10} {sum(per_message.values()):6.2f}  ({shown})")
 
 
 if __name__ == "__main__":
