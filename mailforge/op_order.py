@@ -32,13 +32,13 @@ def operation_order_from_stack(state: Any) -> list[int]:
         frames.append(frame)
         frame = frame.f_back
     infos = [getframeinfo(f, context=0) for f in reversed(frames)]  # outermost first
-    start = next(
-        (i for i, info in enumerate(infos) if info.filename == state.current_deploy_filename),
-        # pyinfra's loop ends on its own frame when no frame is the deploy file's: nothing after it counts.
-        len(infos),
-    )
-    if not state.current_deploy_filename:
-        start = 0
+    start = 0
+    if state.current_deploy_filename:
+        start = next(
+            (i for i, info in enumerate(infos) if info.filename == state.current_deploy_filename),
+            # pyinfra's loop ends on its own frame when no frame is the deploy file's: nothing after it counts.
+            len(infos),
+        )
     line_numbers = [state.current_op_file_number] if pyinfra.is_cli else []
     line_numbers += [info.lineno for info in infos[start:] if not info.filename.startswith(util.PYINFRA_INSTALL_DIR)]
     return line_numbers
