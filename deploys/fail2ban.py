@@ -61,9 +61,12 @@ def jail_context(settings: Fail2banSettings, web: WebSettings) -> dict[str, obje
 @deploy("fail2ban")
 def fail2ban(settings: Fail2banSettings, web: WebSettings) -> None:
     apt.packages(name="Install fail2ban", packages=PACKAGES, no_recommends=True)
+    # fail2ban refuses to start while a jail's log file is missing. Postfix's postlogd creates mail.log with
+    # its first line, which a busy host may not have written yet when this runs.
+    files.file(name="Postfix's /var/log/mail.log", path="/var/log/mail.log", user="root", group="adm", mode="640")
     roundcube = web.webmail == "roundcube"
     if roundcube:
-        # fail2ban refuses to start while a jail's log file is missing; Roundcube creates it at its first error.
+        # Roundcube creates its log at its first error.
         files.file(name=f"Roundcube's {ROUNDCUBE_ERRORS_LOG}", path=ROUNDCUBE_ERRORS_LOG, user=ROUNDCUBE_USER,
                    group="adm", mode="640")  # fmt: skip
     changes = [
