@@ -61,8 +61,8 @@ def jail_context(settings: Fail2banSettings, web: WebSettings) -> dict[str, obje
 @deploy("fail2ban")
 def fail2ban(settings: Fail2banSettings, web: WebSettings) -> None:
     apt.packages(name="Install fail2ban", packages=PACKAGES, no_recommends=True)
-    # fail2ban refuses to start while a jail's log file is missing. Postfix's postlogd creates mail.log with
-    # its first line, which a busy host may not have written yet when this runs.
+    # fail2ban refuses to start while a jail's log file is missing. Postfix writes mail.log when it starts
+    # (deploys/postfix.py makes sure it runs); made here too, with the group that reads logs (adm).
     files.file(name="Postfix's /var/log/mail.log", path="/var/log/mail.log", user="root", group="adm", mode="640")
     roundcube = web.webmail == "roundcube"
     if roundcube:

@@ -93,7 +93,7 @@ def postfix(settings: PostfixSettings, tls: TlsSettings, database: str) -> None:
     server.shell(name="Index the TLS policy", commands=["postmap /etc/postfix/tls_policy"], _if=tls_policy.did_change)
     relay_credentials = _relay_credentials(settings.relay)
     changes += [transport, tls_policy, relay_credentials]
-    check_then_reload("Postfix", "postfix", "postfix check", changes)
+    check_then_reload("Postfix", "postfix", "postfix check", changes, instance="postfix@-")
     server.shell(
         # New relay credentials: retry what waited for them now instead of at the next queue run.
         name="Retry deferred mail through the relay",

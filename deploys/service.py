@@ -14,11 +14,24 @@ from pyinfra.operations.util import any_changed
 
 
 def check_then_reload(
-    label: str, service: str, check: str, changes: Sequence[OperationMeta], *, restart: bool = False
+    label: str,
+    service: str,
+    check: str,
+    changes: Sequence[OperationMeta],
+    *,
+    restart: bool = False,
+    instance: str = "",
 ) -> None:
+    """`instance`: the unit that runs the daemon when `service` only wants it and cannot fail (Debian's
+    postfix.service runs /bin/true and stays active while postfix@- is down)."""
     changed = any_changed(*changes)
     server.shell(name=f"Check the {label} configuration", commands=[check], _if=changed)
     systemd.service(name=f"Run {label}", service=service, running=True, enabled=True)
+    if instance:
+        # A failed start of the instance is only a failed "want" of the wrapper: started here on its own, a
+        # failure stops the run with systemd's message instead of leaving a host that looks deployed.
+        systemd.service(name=f"Run {label}'s {instance}", service=instance, running=True, _retries=2,
+                        _retry_delay=3)  # fmt: skip
     systemd.service(
         name=f"{'Restart' if restart else 'Reload'} {label}",
         service=service,

@@ -94,7 +94,8 @@ def test_mariadb_listens_on_loopback_only(core) -> None:  # type: ignore[no-unty
     assert not core.socket("tcp://0.0.0.0:3306").is_listening
 
 
-@pytest.mark.parametrize("service", ["postfix", "dovecot", "mariadb"])
+# postfix.service is Debian's wrapper (/bin/true); postfix@- runs Postfix's master.
+@pytest.mark.parametrize("service", ["postfix", "postfix@-", "dovecot", "mariadb"])
 def test_services_active_and_enabled(core, service: str) -> None:  # type: ignore[no-untyped-def]
     assert core.service(service).is_running
     assert core.service(service).is_enabled
@@ -328,6 +329,16 @@ def test_second_deploy_changes_nothing(deployed: DeployResult, inventory_for, ho
     again = run_deploy(inventory_for(server_data(hosts_pair[1])), env=env)
     assert again.ok, again.explain()
     assert again.changed == 0, again.explain()
+
+
+def test_a_deploy_starts_postfix_when_only_its_wrapper_unit_is_active(inventory_for, hosts_pair, env) -> None:  # type: ignore[no-untyped-def]
+    core = hosts_pair[0]
+    core.run("systemctl stop postfix@-")
+    assert core.run("systemctl is-active postfix.service", check=False).stdout.strip() == "active"
+    result = run_deploy(inventory_for(server_data(hosts_pair[1])), env=env)
+    assert result.ok, result.explain()
+    assert result.changed == 1, result.explain()
+    assert core.run("systemctl is-active postfix@-", check=False).stdout.strip() == "active"
 
 
 @pytest.mark.parametrize(
