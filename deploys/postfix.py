@@ -89,6 +89,7 @@ def postfix(settings: PostfixSettings, tls: TlsSettings, database: str) -> None:
     # https://www.postfix.org/postconf.5.html#alias_database
     aliases = template("/etc/aliases", component="postfix")
     server.shell(name="Index the local aliases", commands=["newaliases"], _if=aliases.did_change)
+    template("/etc/logrotate.d/postfix-maillog", component="postfix")
     tls_policy = template("/etc/postfix/tls_policy", component="postfix", relay=settings.relay)
     server.shell(name="Index the TLS policy", commands=["postmap /etc/postfix/tls_policy"], _if=tls_policy.did_change)
     relay_credentials = _relay_credentials(settings.relay)

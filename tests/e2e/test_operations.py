@@ -380,3 +380,16 @@ def test_testhost_option_finds_the_host_and_its_key(batch: Batch, queue: Queue) 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert queues_of(batch.state(queue), batch.sender_b) == ["hold"]
+
+
+# --- log rotation (last: it moves what the tests above read) ------------------------------------------------
+
+
+def test_logrotate_hands_postfix_a_new_mail_log(ops: Host, server: Server, cases: dict[str, Case]) -> None:
+    ops.run("logrotate --force /etc/logrotate.d/postfix-maillog")
+    assert ops.run("stat -c '%a %U %G' /var/log/mail.log").stdout.split() == ["640", "root", "adm"]
+    assert cases["delivered"].query in ops.run("cat /var/log/mail.log.1").stdout
+    after = _send_inbound(server)
+    found = traced(ops, after, lambda t: t.verdict.outcome is Outcome.DELIVERED)
+    assert [t.verdict.outcome for t in found] == [Outcome.DELIVERED], "\n".join(mail_log(ops))
+    assert cases["delivered"].query not in ops.run("cat /var/log/mail.log").stdout
