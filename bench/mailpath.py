@@ -2,18 +2,24 @@
 
     .venv/bin/python bench/mailpath.py [-n 2000] [--mailboxes 20] [--rounds 4] [--latency-messages 500]
 
-Two fresh test hosts boot side by side and are set up at the same time (setup is not measured):
+Three fresh test hosts boot side by side and are set up at the same time (setup is not measured):
 
 - bm-mf: the mailforge deploy with --mailboxes mailboxes, bench01@example.test ... (Postfix with postscreen
   on port 25, proxy:mysql lookups of PostfixAdmin's tables, LMTP into Dovecot, quota).
 - bm-stock: `apt-get install postfix dovecot-imapd` with Debian's answers ("Internet Site"), local users
-  `bench01` ..., and `home_mailbox = Maildir/` so that Postfix's local(8) stores a Maildir too.
+  `bench01` ..., and `home_mailbox = Maildir/` so that Postfix's local(8) stores a Maildir too. The target
+  (0.8) is against this host.
+- bm-lmtp, the LMTP floor: bm-stock's setup plus `dovecot-lmtpd`, with Postfix handing every local
+  delivery to Dovecot over LMTP (`mailbox_transport`) as the mail core must (issue 3: "delivery to Dovecot
+  over LMTP"), and nothing else: no postscreen, no SQL, no milter, no quota, no fail2ban. No design that
+  keeps LMTP delivery into Dovecot can beat it, so its ratio to bm-stock bounds what the target can ask of
+  mailforge, and mailforge's ratio to it is the cost of everything mailforge adds on top.
 
 The messages are spread evenly over the mailboxes, as an MX receives them. --mailboxes 1 is the stress case
 of one mailbox taking every message: Dovecot then re-reads that Maildir's dovecot-uidlist (one line per
 message) on each delivery, a cost that grows with the mailbox, while local(8) keeps no index at all.
 
-Each host then gets, one host at a time (never both at once: on 2 cores they would share the CPUs):
+Each host then gets, one host at a time (never two at once: on 2 cores they would share the CPUs):
 
 1. warm-up: one message through the same path (not counted). A client new to postscreen waits out the
    pregreet test on its first connection (postscreen_greet_wait, 6 s); every later connection of that
@@ -22,19 +28,20 @@ Each host then gets, one host at a time (never both at once: on 2 cores they wou
 2. throughput: Postfix's own `smtp-source` on this machine injects N messages of 1 KiB over 20 parallel
    sessions (a new connection per message) to port 25: messages/s from the start of injection to the last
    Maildir file (its ctime: rename into new/ or Dovecot's utime, whichever is later). The N messages go in
-   --rounds batches, in ABBA order between the hosts (mailforge, stock, stock, mailforge, ...), so a machine
-   that gets busier or quieter during the run weighs on both alike; the figure is the median batch rate.
+   --rounds batches, in ABCCBA order between the hosts (mailforge, stock, floor, floor, stock, mailforge,
+   ...), so a machine that gets busier or quieter during the run weighs on all alike; the figure is the
+   median batch rate.
    The CPU each systemd unit on the host used during the batches is reported per message.
 3. latency: a Python client (8 threads, a connection per message) sends messages carrying a header with
    their send time, taken when the connection opens; latency is that time to the Maildir file's ctime
    (this machine and the test hosts share one kernel clock).
 
-Both hosts are reached from outside, on the address an MX is reached on: injecting over 127.0.0.1 would
+All hosts are reached from outside, on the address an MX is reached on: injecting over 127.0.0.1 would
 skip postscreen on bm-mf (mynetworks is exempt), so the figure would not be the one a real sender sees.
-Both hosts resolve this machine's address from /etc/hosts, so smtpd's reverse lookup costs the same on both
-and sends no DNS query out. Lost = injected messages that are not in the Maildir once the queue is empty
+Every host resolves this machine's address from /etc/hosts, so smtpd's reverse lookup costs the same on
+each and sends no DNS query out. Lost = injected messages that are not in the Maildir once the queue is empty
 or delivery has stalled for a minute. Figures come last, as ratios against the stock host (target:
-throughput at least 0.8 of stock, zero lost). Needs root; hosts are removed even on Ctrl-C.
+throughput at least 0.8 of stock, zero lost) and against the LMTP floor. Needs root; hosts are removed even on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ from mailforge.testhost import Host, StateDir, TesthostError, hosts
 
 MF_HOST = "bm-mf"
 STOCK_HOST = "bm-stock"
+LMTP_HOST = "bm-lmtp"
 CLIENT_NAME = "bench-client.example.test"
 SENDER = "sender@bench.test"
 HEADER = "X-Mailforge-Bench"
@@ -69,10 +77,20 @@ SESSIONS = 20
 LATENCY_THREADS = 8
 MESSAGE_BYTES = 1024
 STALL_SECONDS = 60.0
-STOCK_PRESEED = (
-    "postfix postfix/main_mailer_type select Internet Site\n"
-    f"postfix postfix/mailname string {STOCK_HOST}.example.test\n"
-)
+# Dovecot as packaged (system users from passwd), plus what LMTP delivery needs: the listener inside
+# Postfix's chroot, and user names without the domain Postfix's lmtp client sends in RCPT TO.
+# https://doc.dovecot.org/2.3/configuration_manual/howto/postfix_dovecot_lmtp/
+LMTP_CONF = """protocols = $protocols lmtp
+mail_location = maildir:~/Maildir
+auth_username_format = %Ln
+service lmtp {
+  unix_listener /var/spool/postfix/private/dovecot-lmtp {
+    mode = 0600
+    user = postfix
+    group = postfix
+  }
+}
+"""
 
 
 @dataclass(frozen=True)
@@ -145,13 +163,28 @@ def setup_mailforge(host: Host, state: StateDir, tmp: Path, mailboxes: int) -> N
 
 
 def setup_stock(host: Host, mailboxes: int) -> None:
+    preseed = (
+        "postfix postfix/main_mailer_type select Internet Site\n"
+        f"postfix postfix/mailname string {host.name}.example.test\n"
+    )
     host.run(
-        f"printf '%s' {shlex.quote(STOCK_PRESEED)} | debconf-set-selections"
+        f"printf '%s' {shlex.quote(preseed)} | debconf-set-selections"
         " && apt-get update -q >/var/tmp/setup.log 2>&1"
         " && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix dovecot-imapd >>/var/tmp/setup.log 2>&1"
         " && postconf -e home_mailbox=Maildir/"
         f" && for user in {' '.join(local_parts(mailboxes))}; do useradd -m $user; done"
         " && systemctl restart postfix",
+        timeout=1200,
+    )
+
+
+def setup_lmtp_floor(host: Host, mailboxes: int) -> None:
+    setup_stock(host, mailboxes)
+    host.run(
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-lmtpd >>/var/tmp/setup.log 2>&1"
+        f" && printf '%s' {shlex.quote(LMTP_CONF)} > /etc/dovecot/conf.d/99-lmtp.conf"
+        " && doveconf -n >/dev/null && systemctl restart dovecot"
+        " && postconf -e mailbox_transport=lmtp:unix:private/dovecot-lmtp && postfix reload",
         timeout=1200,
     )
 
@@ -320,7 +353,7 @@ def measure(targets: tuple[Target, ...], n: int, rounds: int, latency_messages: 
         print(f"{target.label} warm-up message: {results[target.label].warmup_s:.2f} s to the Maildir", flush=True)
     batch = max(1, n // rounds)
     for index in range(rounds):
-        for target in targets if index % 2 == 0 else reversed(targets):
+        for target in targets if index % 2 == 0 else reversed(targets):  # ABC CBA ...
             throughput(target, batch, results[target.label])
     for target in targets:
         latency(target, latency_messages, results[target.label])
@@ -335,41 +368,43 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--messages", type=int, default=2000, help="messages for the throughput run")
     parser.add_argument("--mailboxes", type=int, default=20, help="mailboxes the messages are spread over")
-    parser.add_argument("--rounds", type=int, default=4, help="throughput batches per host, in ABBA order")
+    parser.add_argument("--rounds", type=int, default=4, help="throughput batches per host, in ABCCBA order")
     parser.add_argument("--latency-messages", type=int, default=500, help="messages for the latency run")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/mailpath.py needs root (test hosts)", file=sys.stderr)
         return 1
     state = StateDir()
-    names = (MF_HOST, STOCK_HOST)
+    names = (MF_HOST, STOCK_HOST, LMTP_HOST)
     results: dict[str, Figures] = {}
     started = time.monotonic()
     try:
-        with ThreadPoolExecutor(max_workers=2) as pool:  # leaving the block waits for both, even on Ctrl-C
+        with ThreadPoolExecutor(max_workers=3) as pool:  # leaving the block waits for all, even on Ctrl-C
             for name in names:  # a leftover of a killed earlier run would make `up` refuse
                 hosts.down(name, state=state)
-            mf_host, stock_host = (
+            mf_host, stock_host, lmtp_host = (
                 f.result() for f in [pool.submit(hosts.up, n, state=state, log=lambda _m: None) for n in names]
             )
-        for host in (mf_host, stock_host):
+        for host in (mf_host, stock_host, lmtp_host):
             name_the_client(host)
-        print(f"setting up {MF_HOST} (mailforge deploy) and {STOCK_HOST} (stock Debian) ...", flush=True)
-        with tempfile.TemporaryDirectory(prefix="mf-bench-mailpath-") as tmp, ThreadPoolExecutor(2) as pool:
+        print(f"setting up {MF_HOST} (mailforge deploy), {STOCK_HOST} and {LMTP_HOST} (stock Debian) ...", flush=True)
+        with tempfile.TemporaryDirectory(prefix="mf-bench-mailpath-") as tmp, ThreadPoolExecutor(3) as pool:
             jobs = [
                 pool.submit(setup_mailforge, mf_host, state, Path(tmp), args.mailboxes),
                 pool.submit(setup_stock, stock_host, args.mailboxes),
+                pool.submit(setup_lmtp_floor, lmtp_host, args.mailboxes),
             ]
             for job in jobs:
                 job.result()
         print(f"  ready after {time.monotonic() - started:.0f} s", flush=True)
-        stock_fqdn = f"{STOCK_HOST}.example.test"
-        destinations = stock_host.run("postconf -h mydestination").stdout.strip()
-        print(f"  {STOCK_HOST} mydestination: {destinations}", flush=True)
+        for host in (stock_host, lmtp_host):
+            settings = host.run("postconf -h mydestination mailbox_transport").stdout.split("\n")
+            print(f"  {host.name} mydestination: {settings[0]}; mailbox_transport: {settings[1] or '-'}", flush=True)
         users = local_parts(args.mailboxes)
         targets = (
             Target("mailforge", mf_host, tuple(f"{u}@example.test" for u in users), "/var/vmail/example.test/bench*"),
-            Target("stock", stock_host, tuple(f"{u}@{stock_fqdn}" for u in users), "/home/bench*/Maildir"),
+            stock_target("stock", stock_host, users),
+            stock_target("lmtp-floor", lmtp_host, users),
         )
         results = measure(targets, args.messages, args.rounds, args.latency_messages)
     finally:
@@ -382,26 +417,38 @@ def main() -> int:
     return 0
 
 
+def stock_target(label: str, host: Host, users: list[str]) -> Target:
+    return Target(label, host, tuple(f"{u}@{host.name}.example.test" for u in users), "/home/bench*/Maildir")
+
+
 def report(
     results: dict[str, Figures], n: int, mailboxes: int, rounds: int, latency_messages: int, total_s: float
 ) -> None:
-    mf, stock = results["mailforge"], results["stock"]
+    mf, stock, floor = results["mailforge"], results["stock"], results["lmtp-floor"]
     print()
     print(f"N = {n} messages of {MESSAGE_BYTES} B over {mailboxes} mailboxes by smtp-source ({SESSIONS} sessions)")
     print(f"for throughput; {latency_messages} by a Python client ({LATENCY_THREADS} threads) for latency;")
-    print(f"throughput: median of {rounds} batches per host in ABBA order; whole bench {total_s:.0f} s.")
-    print(f"{'figure':<34}{'mailforge':>11}{'stock':>11}{'ratio':>8}{'target':>9}")
+    print(f"throughput: median of {rounds} batches per host in ABCCBA order; whole bench {total_s:.0f} s.")
+    print(
+        f"{'figure':<22}{'mailforge':>10}{'stock':>9}{'lmtp-floor':>11}{'mf/stock':>9}{'floor/stock':>12}{'mf/floor':>9}"
+    )
+
+    def row(label: str, a: float, b: float, c: float, digits: int) -> str:
+        ratios = "".join(f"{x / y if y else float('nan'):>{w}.2f}" for x, y, w in ((a, b, 9), (c, b, 12), (a, c, 9)))
+        return f"{label:<22}{a:>10.{digits}f}{b:>9.{digits}f}{c:>11.{digits}f}{ratios}"
+
     ratio = mf.rate / stock.rate if stock.rate else float("nan")
     verdict = "ok" if ratio >= TARGET_RATIO else "MISSED"
-    print(f"{'throughput (msg/s)':<34}{mf.rate:>11.1f}{stock.rate:>11.1f}{ratio:>8.2f}{'>= 0.8':>9}  {verdict}")
+    print(row("throughput (msg/s)", mf.rate, stock.rate, floor.rate, 1) + f"  target mf/stock >= 0.8: {verdict}")
     for label, index in (("latency p50 (s)", 0), ("latency p99 (s)", 1)):
-        a, b = percentiles(mf.latencies)[index], percentiles(stock.latencies)[index]
-        print(f"{label:<34}{a:>11.3f}{b:>11.3f}{a / b:>8.2f}{'-':>9}")
-    print(f"{'warm-up message (s)':<34}{mf.warmup_s:>11.2f}{stock.warmup_s:>11.2f}{'':>8}{'-':>9}")
+        a, b, c = (percentiles(f.latencies)[index] for f in (mf, stock, floor))
+        print(row(label, a, b, c, 3))
+    print(f"{'warm-up message (s)':<22}{mf.warmup_s:>10.2f}{stock.warmup_s:>9.2f}{floor.warmup_s:>11.2f}")
     verdict = "ok" if mf.lost == 0 else "MISSED"
-    print(f"{'lost messages':<34}{mf.lost:>11d}{stock.lost:>11d}{'':>8}{'0':>9}  {verdict}")
-    print(f"{'send errors':<34}{mf.send_errors:>11d}{stock.send_errors:>11d}")
-    print("(throughput ratio = mailforge / stock, at least 0.80 meets the target; latency ratio: lower is better)")
+    print(f"{'lost messages':<22}{mf.lost:>10d}{stock.lost:>9d}{floor.lost:>11d}  target 0: {verdict}")
+    print(f"{'send errors':<22}{mf.send_errors:>10d}{stock.send_errors:>9d}{floor.send_errors:>11d}")
+    print("(stock: local(8) into Maildir, the target's peer; lmtp-floor: the same Postfix delivering through")
+    print(" Dovecot LMTP and nothing else, the best any LMTP design can do. Latency ratios: lower is better.)")
     print()
     print("CPU per message in the throughput batches (ms), by systemd unit:")
     for label, figures in results.items():
