@@ -167,6 +167,10 @@ def _joinable(counter: FastCounter, part: Part, path: str, cut: int) -> bool:
     # arrival of the same ID there: the pending lines belong to a new message, not to the open one.
     first: dict[bytes, int] = {}
     for p in part.lists:
+        # Hypothesis found pending lines noted with an empty queue ID (cause not yet traced): searching for
+        # b"" never advances and looped forever. Such a piece is read again instead, which is always exact.
+        if not p.qid:
+            return False
         if p.qid in opened and p.qid not in first:
             first[p.qid] = p.where
     if not first:
