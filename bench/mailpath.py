@@ -449,7 +449,7 @@ def report(
     print(f"{'lost messages':<22}{mf.lost:>10d}{stock.lost:>9d}{floor.lost:>11d}  target 0: {verdict}")
     print(f"{'send errors':<22}{mf.send_errors:>10d}{stock.send_errors:>9d}{floor.send_errors:>11d}")
     print("(stock: local(8) into Maildir, the target's peer; lmtp-floor: the same Postfix delivering through")
-    print(" Dovecot LMTP and nothing else, the best any LMTP design can do. Latency ratios: lower is better.)")
+    print(" Dovecot LMTP and nothing else, which mailforge can only add to. Latency ratios: lower is better.)")
     print()
     print("CPU per message in the throughput batches (ms), by systemd unit:")
     for label, figures in results.items():
