@@ -59,6 +59,13 @@ def cmd_trace(args: argparse.Namespace) -> int:
         print(f"mailforge logs trace: {exc}", file=sys.stderr)
         return 2
     shown = traces[-args.limit :] if args.limit > 0 else traces
+    if stats.unparsed:
+        # A line it could not read may be the one that explains the journey: never skip it in silence.
+        print(
+            f"mailforge logs trace: {stats.unparsed} line(s) read for this trace are not in a known log format "
+            f"and were skipped, e.g.: {stats.unparsed_samples[0]}",
+            file=sys.stderr,
+        )
     if args.json:
         print(traces_json(shown, args.query))
     elif not traces:

@@ -8,6 +8,11 @@ Every other candidate, and any line whose timestamp or layout is not the plain o
 way (Record -> Event -> Summarizer.add), in log order. Two rare kinds of line are found by a plain byte
 search instead (Dovecot's failed logins, TLS handshake failures). tests/unit/test_logs_summary.py checks
 that both routes give the same summary.
+
+Line statistics: a line that does not start like a record is unparsed; one the general route reads is
+parsed if the parser takes it, else unparsed (never dropped in silence); the others, lines the counts do not
+need, are parsed by their start. A block with runs of spaces between fields (a wrapped terminal's copy) is
+read single-spaced, as the parser reads it.
 """
 
 from __future__ import annotations
@@ -38,11 +43,12 @@ _NAME = rb"[^\s\x1c-\x1f]"  # what \S is to the parser's text regexes, for ASCII
 # to). Groups: 1 the program; 2 the queue ID (None for NOQUEUE); then client= (3), removed (4), from= (5
 # sender, 6 size), to= (7 address, 8 status, 9 detail), pickup's uid=/sender= (10), a reject, hold or
 # discard (11 action, 12 reply), a failed SMTP AUTH (13 client). A match with none of 3-13 is a line for
-# the general route. The forms follow events.py, which has the last word (tests compare the two routes).
+# the general route, and so is a Postfix program's name without a well-formed tag after it. The forms
+# follow events.py, which has the last word (tests compare the two routes).
 _CANDIDATE = re.compile(
     # Possessive quantifiers and "(?:x|)" rather than "(?:x)?": the regex engine backtracks less and does
     # not run its general repeat machinery on every Postfix line (that alone cost three times the rest).
-    rb" (postfix[^\s\x1c-\x1f\[:]*+)(?:\[\d++\]: |: )(?:\[ID \d+ [^\]\n]+\] |)"
+    rb" (postfix[^\s\x1c-\x1f\[:]*+)(?:(?:\[\d++\]: |: )(?:\[ID \d+ [^\]\n]+\] |)"
     rb"(?:(?:(" + _QID + rb")|NOQUEUE): (?:"
     rb"(client=)[^,\s\x1c-\x1f\x80-\xff]"
     rb"|(removed)"
@@ -54,7 +60,10 @@ _CANDIDATE = re.compile(
     rb"([^;\n\r]*+(?:;(?! from=<)[^;\n\r]*+)*+)(?:; from=<.*|)$"
     rb"|(?:" + _ACTIONS + rb"): |from=<|to=<|client=)"
     rb"|warning: (" + _NAME + rb"+?): SASL " + _NAME + rb"++ authentication failed:"
-    rb"|SSL_accept error from |SSL_connect error to )",
+    rb"|SSL_accept error from |SSL_connect error to )"
+    # A Postfix program's name not followed by a well-formed "[pid]: " or ": ": the parser decides, so that
+    # a line it cannot read is counted as unparsed rather than passed over as one the counts do not need.
+    rb"|(?!\[\d++\]: |: ))",
     re.M,
 )
 # What a candidate's tag must follow, exactly: a syslog or RFC 3339 stamp, the host name, one space each.
@@ -69,6 +78,9 @@ _DAYS_IN = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 3
 _RECORD_START = re.compile(rb"[A-Z][a-z]{2} [ \d]?\d |\d{4}-\d\d-\d\dT")
 _NOT_RECORD = re.compile(rb"\n(?![A-Z][a-z]{2} [ \d]?\d |\d{4}-\d\d-\d\dT)")
 _DAY_PREFIX = re.compile(rb"[A-Z][a-z]{2} [ \d]\d |\d{4}-\d\d-\d\dT")
+_PADDED_DAY = re.compile(rb"^[A-Z][a-z]{2}  \d ", re.M)
+_SPACE_RUN = re.compile(rb" {2,}")
+_UNPADDED_DAY = re.compile(rb"^([A-Z][a-z]{2}) (\d) ", re.M)
 
 
 def _day_hour(key: bytes) -> tuple[str, int] | bool:
@@ -115,9 +127,16 @@ class FastCounter:
         self.sasl_clients: Counter[bytes] = Counter()
 
     def _general(self, line: bytes) -> None:
-        rec = self.parser.parse(line.decode("utf-8", "replace"))
+        text = line.decode("utf-8", "replace")
+        rec = self.parser.parse(text)
         if rec is not None:
             self.general.add(rec)
+        elif _RECORD_START.match(line):
+            # feed() counted the line as parsed by its start; the parser, which read all of it, did not
+            # understand it: it is counted and shown as unparsed, never dropped in silence.
+            st = self.s.stats
+            st.parsed -= 1
+            st.note_unparsed(text.rstrip("\r\n"))
 
     def feed(self, data: bytes) -> None:
         """Count ``data``: whole lines (it ends with a newline, or at the end of the log)."""
@@ -129,7 +148,11 @@ class FastCounter:
         ends = len(data) - 1 if data.endswith(b"\n") else len(data)
         # The number of lines; deleting the newlines is quicker than counting them (memchr inside).
         n = len(data) - len(data.replace(b"\n", b"")) + 1 - (ends < len(data))
-        bad = self._not_records(data, ends, n)
+        bad, padded = self._not_records(data, ends, n)
+        if _odd_spacing(data, ends, padded):
+            data = _single_spaced(data)
+            ends = len(data) - 1 if data.endswith(b"\n") else len(data)
+            bad, _ = self._not_records(data, ends, n)
         self.tail = data[-TAIL:] if len(data) >= TAIL else (self.tail + data)[-TAIL:]
         if self.first is None:
             self.first = self._first_record(data, bad)
@@ -154,18 +177,20 @@ class FastCounter:
             self.fold_replies()
 
     @staticmethod
-    def _not_records(data: bytes, ends: int, n: int) -> list[int]:
-        """Where the lines that do not start like a record start: few or none, so counted first."""
+    def _not_records(data: bytes, ends: int, n: int) -> tuple[list[int], int | None]:
+        """Where the lines that do not start like a record start: few or none, so counted first; and how
+        many lines start with a padded day ("Jul  5 "), when that came with the count (else None)."""
         # A block's lines share one or two days: if the lines starting with the first's or the last's
         # day are all of them, none is odd (a byte count each, much cheaper than a regex at every line).
         first = _DAY_PREFIX.match(data)
         if first is not None:
             last = _DAY_PREFIX.match(data, data.rfind(b"\n", 0, ends) + 1)
             days = {first[0]} | ({last[0]} if last is not None else set())
-            if 1 + sum(data.count(b"\n" + day, 0, ends) for day in days) == n:
-                return []
+            lines = {day: (day == first[0]) + data.count(b"\n" + day, 0, ends) for day in days}
+            if sum(lines.values()) == n:
+                return [], sum(count for day, count in lines.items() if day[3:5] == b"  ")
         bad = [] if _RECORD_START.match(data) else [0]
-        return bad + [m.end() for m in _NOT_RECORD.finditer(data, 0, ends)]
+        return bad + [m.end() for m in _NOT_RECORD.finditer(data, 0, ends)], None
 
     def _candidates(self, data: bytes) -> None:
         s, q = self.s, self.q
@@ -428,6 +453,24 @@ class FastCounter:
                     s.last = rec.ts.isoformat()
                 break
         return s
+
+
+def _odd_spacing(data: bytes, ends: int, padded: int | None) -> bool:
+    """Whether a line in ``data`` has a run of spaces other than its syslog stamp's padded day ("Jul  5"):
+    the fast route's patterns read single spaces only, the general route's parser reads both. ``padded``:
+    the number of lines that start with a padded day, if known."""
+    # Each padded day holds one run (a month's letters before it, one digit after), so the runs in a block
+    # without odd ones are exactly its padded days.
+    runs = data.count(b"  ", 0, ends)
+    if not runs:
+        return False
+    return runs != (padded if padded is not None else len(_PADDED_DAY.findall(data, 0, ends)))
+
+
+def _single_spaced(data: bytes) -> bytes:
+    """``data`` with every run of spaces made one, but a stamp's padded day ("Jul  5"): the lines as the
+    parser reads them (records.normalise_spaces), in the one layout the fast route's patterns read."""
+    return _UNPADDED_DAY.sub(rb"\1  \2 ", _SPACE_RUN.sub(b" ", data))
 
 
 def _counted(data: bytes, start: int, end: int) -> bool:

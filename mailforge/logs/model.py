@@ -88,6 +88,7 @@ class Session:
     sasl_failures: list[str] = field(default_factory=list)
     sasl_users: list[str] = field(default_factory=list)
     tls_failure: str = ""
+    tls_failed_at: datetime | None = None  # the failure's own time: a client may wait long before it
     lines: list[str] = field(default_factory=list)
 
 

@@ -9,7 +9,8 @@ Formats understood:
 - RFC 3339 (rsyslog's ``RSYSLOG_FileFormat``, Debian 12+): ``2024-07-05T17:57:08.123456+02:00 mx ...``;
 - ``journalctl -o json``: one JSON object per line (``__REALTIME_TIMESTAMP``, ``SYSLOG_IDENTIFIER``, ...).
 
-Anything else is counted in ``ParseStats.unparsed`` and skipped: a log reader must never die on a line.
+Runs of spaces between fields read as one space. Anything else is counted in ``ParseStats.unparsed`` and
+skipped (and shown: `logs summary` and `logs trace` print examples): a log reader must never die on a line.
 """
 
 from __future__ import annotations
@@ -24,16 +25,25 @@ MONTHS = {
     for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], start=1)
 }
 
+# Fields are separated by one space in a log file, but by runs of spaces in a copy of a wrapped terminal (or
+# a log re-indented by hand): " +" between the header's fields, and runs in the message become one space
+# (normalise_spaces), so such a line reads exactly as the file's own would.
 _TRADITIONAL = re.compile(
-    r"(?P<mon>[A-Z][a-z]{2}) (?P<day>[ \d]?\d) (?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)(?:\.(?P<frac>\d{1,6}))?"
-    r" (?P<rest>.*)"
+    r"(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d?\d) +(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)(?:\.(?P<frac>\d{1,6}))?"
+    r" +(?P<rest>.*)"
 )
-_RFC3339 = re.compile(r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) (?P<rest>.*)")
+_RFC3339 = re.compile(r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) +(?P<rest>.*)")
 # After the timestamp: "host tag[pid]: message". The tag may contain slashes (postfix/submission/smtpd);
 # Solaris-style "[ID 123456 mail.info]" markers are tolerated after the colon.
 _HOST_TAG = re.compile(
-    r"(?P<host>\S+) (?P<tag>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: (?:\[ID \d+ [^\]]+\] )?(?P<msg>.*)", re.S
+    r"(?P<host>\S+) +(?P<tag>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: +(?:\[ID \d+ [^\]]+\] +)?(?P<msg>.*)", re.S
 )
+_SPACES = re.compile(r" {2,}")
+
+
+def normalise_spaces(message: str) -> str:
+    """A message with its runs of spaces made one (and none at its end): the form the event patterns read."""
+    return _SPACES.sub(" ", message).rstrip(" ") if "  " in message or message.endswith(" ") else message
 
 
 @dataclass(slots=True)
@@ -134,7 +144,7 @@ class LineParser:
         if m is None:
             return None
         pid = m["pid"]
-        return Record(ts, m["host"], m["tag"], int(pid) if pid else None, m["msg"], line)
+        return Record(ts, m["host"], m["tag"], int(pid) if pid else None, normalise_spaces(m["msg"]), line)
 
     def _journal(self, line: str) -> Record | None:
         obj = json.loads(line)
@@ -158,6 +168,6 @@ class LineParser:
             str(obj.get("_HOSTNAME", "")),
             str(program),
             int(pid) if isinstance(pid, str | int) and str(pid).isdigit() else None,
-            msg,
+            normalise_spaces(msg),
             line,
         )

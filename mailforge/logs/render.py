@@ -101,7 +101,9 @@ def trace_text(t: Trace, raw: bool = False) -> str:
             for failure in s.sasl_failures:
                 out.append(f"  {_ts(s.connected)}  authentication failed: {failure}")
             if s.tls_failure:
-                out.append(f"  {_ts(s.connected)}  TLS failure: {s.tls_failure}")
+                if s.connected and s.tls_failed_at and s.connected != s.tls_failed_at:
+                    out.append(f"  {_ts(s.connected)}  connected")
+                out.append(f"  {_ts(s.tls_failed_at or s.connected)}  TLS failure: {s.tls_failure}")
     v = t.verdict
     out.append(f"Verdict: {v.outcome.upper()} ({v.cause}): {v.reason}.")
     others = [r for r in t.recipients if r is not v and r.recipient]

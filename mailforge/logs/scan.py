@@ -153,6 +153,12 @@ def _decode(line: bytes) -> str:
     return line.decode("utf-8", "replace")
 
 
+def _message(line: bytes) -> str:
+    """A line's message as the parser reads it (runs of spaces made one); "" for a line it cannot read."""
+    rec = LineParser(stats=ParseStats()).parse(_decode(line))
+    return rec.message if rec is not None else ""
+
+
 class _Scanner:
     def __init__(self, query: Query, files: list[_File], stats: ParseStats) -> None:
         self.query, self.files, self.stats = query, files, stats
@@ -205,7 +211,8 @@ class _Scanner:
 
     def _windows(self, f: _File, fi: int, pos: int, ev: Event) -> None:
         rec = ev.record
-        marker = f"{rec.program}[{rec.pid}]: ".encode()
+        # No space after the colon: a line copied from a wrapped terminal may have a run of them there.
+        marker = f"{rec.program}[{rec.pid}]:".encode()
         if ev.kind in (Kind.CLIENT, Kind.REJECT, Kind.SASL_FAIL, Kind.TLS_FAIL) and ev.service in (
             "smtpd",
             "postscreen",
@@ -225,10 +232,10 @@ class _Scanner:
         lines = f.find_all(marker, pos - SESSION_WINDOW, pos + SESSION_WINDOW)
         keep_from = None
         for ls in lines:
-            text = f.lines[ls]
-            if ls <= pos and b"]: connect from " in text:
+            message = _message(f.lines[ls])
+            if ls <= pos and message.startswith("connect from "):
                 keep_from = ls
-            if ls > pos and b"]: disconnect from " in text:
+            if ls > pos and message.startswith("disconnect from "):
                 end = ls
                 break
         else:
@@ -239,8 +246,8 @@ class _Scanner:
     def _connect_failures(self, f: _File, pos: int, marker: bytes) -> None:
         lines = [ls for ls in f.find_all(marker, pos - SESSION_WINDOW, pos) if ls < pos]
         for ls in reversed(lines):  # only the attempts right before this delivery line are its own
-            text = f.lines[ls]
-            if marker + b"connect to " in text or b"TLS connection established to" in text:
+            message = _message(f.lines[ls])
+            if message.startswith("connect to ") or "TLS connection established to" in message:
                 f.keep.add(ls)
             else:
                 break

@@ -342,6 +342,9 @@ def summary_text(s: Summary, top: int = 10) -> str:
         f"{lines['total']} log lines read, {lines['unparsed']} not in a known log format, "
         f"{lines['unrecognised']} from mail programs not understood."
     )
+    if s.stats.unparsed_samples:
+        out.append("Not in a known log format, e.g.:")
+        out.extend(f"  {sample}" for sample in s.stats.unparsed_samples)
     return "\n".join(out) + "\n"
 
 

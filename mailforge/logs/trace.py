@@ -292,7 +292,10 @@ class Tracer:
             if f.get("sasl_username"):
                 session.sasl_users.append(f["sasl_username"])
         elif kind is Kind.TLS_FAIL:
-            session.tls_failure = ev.text
+            # "SSL_accept error from CLIENT: -1" comes first; OpenSSL's reason, when it has one, follows.
+            if not session.tls_failure or not session.tls_failure.startswith("warning: TLS library problem"):
+                session.tls_failure = ev.text
+            session.tls_failed_at = rec.ts
         elif kind is Kind.REJECT:
             rej = self._rejection(ev)
             if self.query.rejection(rej):

@@ -361,15 +361,106 @@ def rejection_verdict(rej: Rejection) -> Verdict:
     )
 
 
-def session_verdict(session: Session, user: str = "") -> Verdict:
-    if session.tls_failure and not session.sasl_failures:
+# Why a TLS handshake a client started with this server failed, from Postfix's "SSL_accept error" line and
+# OpenSSL's reason after it (https://www.postfix.org/TLS_README.html#server_tls; the texts are OpenSSL 3's,
+# recorded from Debian's Postfix). {client} is the client, {port} what it connected to. Tried in order.
+TLS_RULES: tuple[Rule, ...] = (
+    Rule(
+        "tls_plaintext_client",
+        _r(r"wrong version number"),
+        None,
+        "{client} sent plain text to {port}, which expects a TLS handshake from the first byte: the client "
+        "is set up for STARTTLS or for no encryption",
+        "Set the mail client to SSL/TLS (implicit TLS) on port 465, or to STARTTLS on port 587; "
+        "`openssl s_client -connect HOST:465` shows what it should see (a TLS handshake, then the greeting).",
+    ),
+    Rule(
+        "tls_http_client",
+        _r(r"http request"),
+        None,
+        "{client} spoke HTTP to {port}: a web browser or a web client, not a mail client",
+        "Nothing to fix on the server if it is a scanner; a user should point the mail client, not a browser, "
+        "at this port (webmail is on HTTPS).",
+    ),
+    Rule(
+        "tls_old_protocol",
+        _r(r"unsupported protocol|no protocols available|version too low|alert protocol version"),
+        None,
+        "{client} offered only TLS versions older than this server accepts (TLS 1.2 or later)",
+        "Update the client (or its operating system) to one that speaks TLS 1.2 or 1.3; the server's minimum "
+        "is `postconf smtpd_tls_mandatory_protocols smtpd_tls_protocols`.",
+    ),
+    Rule(
+        "tls_no_shared_cipher",
+        _r(r"no shared cipher|no suitable signature algorithm|no suitable key share|handshake failure"),
+        None,
+        "{client} and this server have no cipher suite (or key exchange group) in common",
+        "Update the client; compare its offer with `postconf smtpd_tls_mandatory_ciphers tls_high_cipherlist` "
+        "(`openssl s_client -connect HOST:465 -brief` from the client's machine shows what it can agree on).",
+    ),
+    Rule(
+        "tls_certificate_refused",
+        _r(r"alert (?:unknown ca|bad certificate|certificate unknown|certificate expired|decrypt error)"),
+        None,
+        "{client} refused this server's certificate (it does not trust its issuer, or finds it expired or "
+        "not for the name it asked for)",
+        "Check the certificate the client sees: `openssl s_client -connect HOST:465 -servername NAME`; with "
+        "the local CA, clients must import it (or switch to Certbot for a publicly trusted certificate).",
+    ),
+    Rule(
+        "tls_no_handshake",
+        _r(r"SSL_accept error from \S+: (?:Connection timed out|timeout)"),
+        None,
+        "{client} connected to {port} but never started a TLS handshake: a client set up for STARTTLS or "
+        "plain text waits for a greeting, which {port} sends only after the handshake",
+        "Set the mail client to SSL/TLS on port 465 or to STARTTLS on port 587.",
+    ),
+    Rule(
+        "tls_aborted",
+        _r(r"SSL_accept error from \S+: (?:lost connection|-1$)|unexpected eof"),
+        None,
+        "{client} closed the connection during the TLS handshake, without saying why (a port scanner, or a "
+        "client that refuses the certificate without an alert)",
+        "If a real user's client does this, check the certificate it sees: "
+        "`openssl s_client -connect HOST:465 -servername NAME`.",
+    ),
+)
+TLS_FIRST_INSTANCES = ("smtps", "submissions")  # Postfix's syslog names for port 465 (Debian's, ours)
+
+
+def tls_verdict(session: Session) -> Verdict:
+    client = session.client or session.ip or "the client"
+    implicit = session.instance in TLS_FIRST_INSTANCES
+    port = "port 465" if implicit else f"the {session.instance or 'smtp'} port"
+    rule = _match(TLS_RULES, session.tls_failure, "")
+    if rule is None or (rule.cause == "tls_no_handshake" and not implicit):
         return Verdict(
             Outcome.TLS_FAILED,
             "tls_handshake",
-            f"the TLS handshake with {session.client or session.ip} failed ({session.tls_failure})",
+            f"the TLS handshake with {client} failed ({session.tls_failure})",
             "Check that the client supports TLS 1.2 or later and trusts this server's certificate: "
             "`openssl s_client -starttls smtp -connect HOST:587` (or -connect HOST:465 / :993).",
         )
+    if rule.cause == "tls_plaintext_client" and not implicit:
+        # After STARTTLS: the client said it would start TLS, then sent something else.
+        return Verdict(
+            Outcome.TLS_FAILED,
+            "tls_plaintext_after_starttls",
+            f"{client} asked for STARTTLS on {port}, then sent plain text instead of a TLS handshake",
+            "The client's STARTTLS support is broken (or a middlebox strips it): update the client, or "
+            "use implicit TLS on port 465.",
+        )
+    return Verdict(
+        Outcome.TLS_FAILED,
+        rule.cause,
+        _fmt(rule.reason, client=client, port=port) + f" ({session.tls_failure})",
+        rule.next_step,
+    )
+
+
+def session_verdict(session: Session, user: str = "") -> Verdict:
+    if session.tls_failure and not session.sasl_failures:
+        return tls_verdict(session)
     n = len(session.sasl_failures)
     who = f" as {user}" if user else ""
     return Verdict(

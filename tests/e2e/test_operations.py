@@ -12,6 +12,8 @@ through the real CLI over SSH against real queue files.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import subprocess
 import sys
 import time
@@ -206,6 +208,32 @@ def test_trace_verdict_on_the_real_log(ops: Host, cases: dict[str, Case], case: 
     assert len(found) == 1, [t.verdict for t in found]
     got = found[0].verdict
     assert (got.outcome, got.cause) == (c.outcome, c.cause), "\n".join([str(got), *found[0].lines])
+
+
+# What clients that do not speak TLS first send to port 465 (implicit TLS): the trace must say which it was.
+NOT_TLS = {
+    "plaintext": b"EHLO client.example.test\r\n",
+    "http": b"GET / HTTP/1.1\r\nHost: ops.example.test\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize(("client", "cause"), [("plaintext", "tls_plaintext_client"), ("http", "tls_http_client")])
+def test_trace_says_what_a_client_that_does_not_speak_tls_did_on_465(
+    ops: Host, server: Server, client: str, cause: str
+) -> None:
+    with socket.create_connection((server.address, 465), timeout=30) as sock:
+        ip = sock.getsockname()[0]
+        sock.sendall(NOT_TLS[client])
+        with contextlib.suppress(OSError):
+            sock.recv(100)  # Postfix drops the connection once OpenSSL gives up on the handshake
+
+    deadline = time.monotonic() + 30
+    while True:  # until Postfix has logged the session's end, which closes it in the trace
+        found = [t for t in trace(ip, mail_log(ops)) if t.kind == "tls" and t.verdict.cause == cause]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert [(t.verdict.outcome, t.verdict.cause) for t in found] == [(Outcome.TLS_FAILED, cause)]
 
 
 def test_trace_finds_the_message_by_its_queue_id(ops: Host, cases: dict[str, Case]) -> None:

@@ -128,3 +128,35 @@ def test_rotated_files_are_read_oldest_first():
         "mail.log.1",
         "mail.log",
     ]
+
+
+# Issue 14: a copy of a wrapped terminal sets fields apart by runs of spaces; such a line reads as the file's.
+SINGLE = (
+    "Jul  5 17:57:09 mx postfix/lmtp[2115]: 8C1D2E3F4A: to=<bob@example.test>, relay=mx[private/dovecot-lmtp], "
+    "status=sent (250 2.0.0 Saved)"
+)
+SPACED = [
+    SINGLE.replace("Jul  5", "Jul     5"),
+    SINGLE.replace("17:57:09 mx", "17:57:09    mx"),
+    SINGLE.replace("mx postfix", "mx   postfix"),
+    SINGLE.replace("]: 8C1D", "]:    8C1D"),
+    SINGLE.replace(", ", ",    "),
+    SINGLE + "     ",
+    "2024-07-05T17:57:09.000001+02:00   mx  postfix/lmtp[2115]:  8C1D2E3F4A:  to=<bob@example.test>",
+]
+
+
+@pytest.mark.parametrize("line", SPACED)
+def test_runs_of_spaces_read_as_one(line):
+    rec, plain = parse(line), parse(" ".join(line.split()).replace("Jul 5", "Jul  5"))
+    assert (rec.ts, rec.host, rec.program, rec.pid, rec.message) == (
+        plain.ts,
+        plain.host,
+        plain.program,
+        plain.pid,
+        plain.message,
+    )
+
+
+def test_a_spaced_line_keeps_its_raw_text():
+    assert parse(SPACED[2]).raw == SPACED[2]

@@ -15,6 +15,7 @@ import pytest
 
 from mailforge.logs import Outcome, trace, trace_files
 from mailforge.logs.records import ParseStats
+from mailforge.logs.render import trace_text
 
 LOG = Path(__file__).parent / "data" / "logs" / "scenarios.log"
 LINES = LOG.read_text().splitlines()
@@ -41,7 +42,7 @@ CASES = [
     ("ceo@example.test", Outcome.REJECTED, "sender_login_mismatch"),
     ("10.213.7.7", Outcome.AUTH_FAILED, "auth_failed"),
     ("mallory@example.test", Outcome.AUTH_FAILED, "auth_failed"),
-    ("10.213.8.8", Outcome.TLS_FAILED, "tls_handshake"),
+    ("10.213.8.8", Outcome.TLS_FAILED, "tls_old_protocol"),
 ]
 
 
@@ -243,3 +244,45 @@ def test_mapped_scan_skips_unrelated_sessions(tmp_path: Path):
     # The scanner keeps only the session of the traced message, not other clients of the same process.
     [t] = trace_files("3F2A1C0B7D", [str(LOG)])
     assert all("10.213.7.7" not in line for line in t.lines)
+
+
+# Issue 14: lines a private Postfix 3.7 (Debian 12, OpenSSL 3.0) logged for clients that failed the TLS
+# handshake on its implicit-TLS port (addresses rewritten to the test range).
+TLS_LOG = Path(__file__).parent / "data" / "logs" / "tls-failures.log"
+TLS_CASES = [
+    ("10.213.9.11", "tls_plaintext_client"),  # EHLO sent where a ClientHello was due
+    ("10.213.9.12", "tls_http_client"),  # a browser
+    ("10.213.9.13", "tls_old_protocol"),  # a TLS 1.1-only client
+    ("10.213.9.14", "tls_no_handshake"),  # waited for a greeting until the server's timeout
+    ("10.213.9.15", "tls_certificate_refused"),  # the client does not trust the issuer
+    ("10.213.9.16", "tls_aborted"),  # connected and left
+]
+
+
+@pytest.mark.parametrize(("ip", "cause"), TLS_CASES)
+def test_tls_failure_says_what_happened(ip, cause):
+    [t] = trace_files(ip, [str(TLS_LOG)])
+    assert (t.verdict.outcome, t.verdict.cause) == (Outcome.TLS_FAILED, cause)
+
+
+def test_plaintext_on_465_is_not_told_to_support_tls_1_2():
+    [t] = trace_files("10.213.9.11", [str(TLS_LOG)])
+    advice = f"{t.verdict.reason} {t.verdict.next_step}"
+    assert ("TLS 1.2" in advice, "plain text" in advice, "port 465" in advice) == (False, True, True)
+
+
+@pytest.mark.parametrize(("ip", "failed_at"), [("10.213.9.14", "Dec 04 19:22:06"), ("10.213.9.16", "Dec 04 19:22:19")])
+def test_tls_failure_shows_when_it_failed_not_when_the_client_connected(ip, failed_at):
+    [t] = trace_files(ip, [str(TLS_LOG)])
+    [line] = [row for row in trace_text(t).splitlines() if "TLS failure:" in row]
+    assert line.split("  TLS failure:")[0].strip() == failed_at
+
+
+@pytest.mark.parametrize("instance", ["submission", ""])
+def test_plain_text_after_starttls_is_not_called_a_port_465_mistake(instance):
+    lines = [
+        line.replace("postfix/submissions/smtpd", f"postfix/{instance}/smtpd" if instance else "postfix/smtpd")
+        for line in TLS_LOG.read_text().splitlines()
+    ]
+    [t] = trace("10.213.9.11", lines)
+    assert t.verdict.cause == "tls_plaintext_after_starttls"
