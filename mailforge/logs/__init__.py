@@ -31,8 +31,8 @@ _WHERE = {
     "read_records": "sources",
     "Summary": "summary",
     "summarize": "summary",
-    "summarize_files": "summary",
-    "summarize_lines": "summary",
+    "summarize_files": "count",
+    "summarize_lines": "count",
     "summary_text": "summary",
     "Query": "trace",
     "Tracer": "trace",
@@ -64,11 +64,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from mailforge.logs.count import summarize_files, summarize_lines
     from mailforge.logs.model import Hop, Message, Outcome, Rejection, Session, Trace, Verdict
     from mailforge.logs.records import LineParser, ParseStats, Record
     from mailforge.logs.scan import trace_files
     from mailforge.logs.sources import parse_lines, read_records
-    from mailforge.logs.summary import Summary, summarize, summarize_files, summarize_lines, summary_text
+    from mailforge.logs.summary import Summary, summarize, summary_text
     from mailforge.logs.trace import Query, Tracer, trace
 
 

@@ -78,7 +78,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from mailforge.logs.summary import summarize_files, summary_text
+    from mailforge.logs.count import summarize_files
+    from mailforge.logs.summary import summary_text
 
     try:
         summary = summarize_files(_sources(args.files), jobs=args.jobs)

@@ -346,17 +346,3 @@ def summary_text(s: Summary, top: int = 10) -> str:
         out.append("Not in a known log format, e.g.:")
         out.extend(f"  {sample}" for sample in s.stats.unparsed_samples)
     return "\n".join(out) + "\n"
-
-
-def summarize_files(paths: Iterable[str], jobs: int = 1) -> Summary:
-    """Summary of log files (plain, gzip, '-' for stdin), read in blocks of whole lines (fast route)."""
-    from mailforge.logs.fastcount import summarize_files as fast
-
-    return fast(paths, jobs)
-
-
-def summarize_lines(lines: Iterable[str]) -> Summary:
-    """Summary of lines from anywhere (e.g. ``ssh host cat /var/log/mail.log``), counted by the fast route."""
-    from mailforge.logs.fastcount import summarize_lines as fast
-
-    return fast(lines)

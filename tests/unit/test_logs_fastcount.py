@@ -8,7 +8,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailforge.logs import fastcount, parse_lines, summarize, summarize_lines
+from mailforge.logs import parse_lines, summarize, summarize_lines
 
 QIDS = ["0A1B2C3D4E", "0A1B2C3D4F", "5F6E7D8C9B", "B2C3D4E5F6"]
 ADDRS = ["alice@example.test", "Bob@Example.ORG", "", "carol@example.net", "status=expired@example.test"]
@@ -138,7 +138,7 @@ def test_fast_route_counts_what_the_general_route_counts(lines):
 def test_batches_do_not_change_the_counts(lines, batch):
     # summarize_lines() feeds the fast route in batches: block boundaries must not matter.
     whole = summarize_lines(lines).to_dict(top=50)
-    assert fastcount.summarize_lines(lines, batch=batch).to_dict(top=50) == whole
+    assert summarize_lines(lines, batch=batch).to_dict(top=50) == whole
 
 
 def test_a_line_start_guessed_from_the_line_before_is_checked():

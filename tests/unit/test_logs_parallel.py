@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailforge.logs import fastcount, parallel, queues
-from mailforge.logs.fastcount import FastCounter, summarize_files
+from mailforge.logs.count import summarize_files
+from mailforge.logs.fastcount import FastCounter
 from mailforge.logs.sources import reference_time
 from mailforge.logs.summary import Summary
 from mailforge.logs.synthetic import write

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 
 from mailforge.logs import parse_lines, summarize, summarize_files, summarize_lines, trace
 from mailforge.logs.events import classify
-from mailforge.logs.fastcount import summarize_lines as summarize_in_batches
 from mailforge.logs.records import LineParser, ParseStats
 
 LINES = (Path(__file__).parent / "data" / "logs" / "scenarios.log").read_text().splitlines()
@@ -80,7 +79,7 @@ def test_every_line_is_parsed_or_counted_as_unparsed(lines, batch):
         routes = {
             "general": summarize(parse_lines(lines, stats := ParseStats()), stats).stats,
             "fast": summarize_lines(lines).stats,
-            "fast-batches": summarize_in_batches(lines, batch=batch).stats,
+            "fast-batches": summarize_lines(lines, batch=batch).stats,
             "file": summarize_files([str(path)], jobs=1).stats,
             "file-2-jobs": summarize_files([str(path)], jobs=2).stats,
         }
