@@ -1,7 +1,7 @@
 """`make demo`: provision the full mail core on a local test host and say how to use it.
 
 Creates (or reuses) the test host "demo", runs the same deploy an operator runs against a real server
-(`pyinfra inventories/testhost.py deploys/mailserver.py --limit demo`, demo data in group_data/testhost.py),
+(`.venv/bin/pyinfra inventories/testhost.py deploys/mailserver.py --limit demo`, data in group_data/testhost.py),
 then writes build/demo.json (0600): both hosts, the accounts and the PostfixAdmin superadmin with their
 generated passwords, the CA. Every command it prints runs as printed from the checkout in a fresh shell:
 programs from .venv/bin or from apt-packages.txt (tests/unit/test_demo_hints.py, tests/e2e/test_foundation.py).
@@ -161,7 +161,7 @@ def main() -> int:
     except TesthostError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
-    print("demo: pyinfra inventories/testhost.py deploys/mailserver.py --limit demo")
+    print(f"demo: .venv/bin/pyinfra inventories/testhost.py deploys/mailserver.py --limit {NAME}")
     result = run_deploy(ROOT / "inventories" / "testhost.py", limit=[NAME])
     if not result.ok:
         print(result.output[-6000:], file=sys.stderr)
