@@ -1,7 +1,8 @@
 """DNS: audit what is published before touching the host (pre-flight), and write the zone to publish.
 
 Both run on the control machine while operations are being prepared, so `enforce` stops the run before any
-operation executes. The zone lands in build/dns/<domain>.zone (`mailforge dns records` prints the same).
+operation executes. The zones land in build/dns/<inventory host>/<domain>.zone (mailforge.dns.zonefiles says
+why per host); `mailforge dns records` prints the same.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from pyinfra import host, logger
 from pyinfra.api.exceptions import PyinfraError
 
 from mailforge.dns.client import DnsClient
-from mailforge.dns.generate import write_zone_files
 from mailforge.dns.preflight import decide
 from mailforge.dns.preflight import preflight as audit_published
 from mailforge.dns.report import text_report
+from mailforge.dns.zonefiles import BUILD_DNS, write_host_zones
 from mailforge.settings import Settings
 
 DEFAULTS = {
@@ -34,7 +35,7 @@ DEFAULTS = {
     "dns_preflight_nameservers": [],
 }
 
-ZONE_DIR = Path(__file__).resolve().parent.parent / "build" / "dns"
+ZONE_DIR = BUILD_DNS
 
 
 def system_nameservers(resolv_conf: Path = Path("/etc/resolv.conf")) -> tuple[tuple[str, int], ...]:
@@ -59,17 +60,20 @@ def preflight(settings: Settings, host_name: str) -> None:
         )
 
 
-def write_zones(settings: Settings, dkim_keys: Mapping[str, str]) -> list[Path]:
-    """The zones to publish, with the DKIM keys known while operations are prepared."""
-    return write_zone_files(settings.dns_inputs(dkim_keys), ZONE_DIR)
+def write_zones(settings: Settings, host_name: str, dkim_keys: Mapping[str, str]) -> list[Path]:
+    """The zones to publish for this inventory host, with the DKIM keys known while operations are prepared."""
+    files = write_host_zones(settings.dns_inputs(dkim_keys), host_name, ZONE_DIR)
+    for path in files.removed:
+        logger.info(f"Removed {path}: a zone of a domain {host_name} no longer serves, or of the old per-domain layout")
+    return files.written
 
 
-def rewrite_zones_with_new_keys(settings: Settings, key_paths: Mapping[str, str]) -> None:
+def rewrite_zones_with_new_keys(settings: Settings, host_name: str, key_paths: Mapping[str, str]) -> None:
     """Run at execution time, after a first run generated DKIM keys: read them now and rewrite the zones."""
     keys = {}
     for domain, path in key_paths.items():
         ok, output = host.run_shell_command(f"openssl pkey -in {path} -pubout -outform DER | base64 -w0")
         if ok and output.stdout.strip():
             keys[domain] = output.stdout.strip()
-    for zone in write_zones(settings, keys):
+    for zone in write_zones(settings, host_name, keys):
         logger.info(f"DNS records to publish: {zone}")

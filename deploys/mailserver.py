@@ -52,12 +52,13 @@ fail2ban.fail2ban(settings.fail2ban, settings.web)
 # Last of the host's steps: every private key and secret in place has its owner and mode, or the run fails.
 key_audit.key_audit(settings)
 
-# build/dns/<domain>.zone on this machine: what to publish, DKIM keys included.
-dns.write_zones(settings, dkim.public_keys(settings.dkim, settings.domain_names))
+# build/dns/<inventory host>/<domain>.zone on this machine: what to publish, DKIM keys included.
+dns.write_zones(settings, host.name, dkim.public_keys(settings.dkim, settings.domain_names))
 python.call(
     name="Write the DNS zones with the new DKIM keys",
     function=dns.rewrite_zones_with_new_keys,
     settings=settings,
+    host_name=host.name,
     key_paths={d: dkim.key_path(d, settings.dkim.selector) for d in settings.domain_names},
     _if=any_changed(*new_keys),
 )

@@ -49,7 +49,7 @@ mail_domains = [
 # tls_curves = ["X25519", "prime256v1", "secp384r1"]
 # tls_prefer_server_ciphers = True       # the server orders the suites (Mozilla: False; README "Security")
 
-# --- DNS (defaults in deploys/dns.py); the zone to publish is written to build/dns/<domain>.zone
+# --- DNS (defaults in deploys/dns.py); the zones to publish are written to build/dns/<inventory host>/<domain>.zone
 # mail_ipv4 = ["203.0.113.10"]          # public addresses: A/AAAA, SPF, PTR
 # mail_ipv6 = []
 # dns_dmarc_policy = "quarantine"      # none | quarantine | reject

@@ -21,7 +21,7 @@ mail_domains = [
     },
 ]
 
-# The demo host's address, published in the zone (A, SPF) that build/dns/example.test.zone shows.
+# The demo host's address, published in the zone (A, SPF) that build/dns/demo/example.test.zone shows.
 mail_ipv4 = ["10.213.249.2"]
 dns_dmarc_policy = "reject"
 

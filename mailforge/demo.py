@@ -1,8 +1,10 @@
 """`make demo`: provision the full mail core on a local test host and say how to use it.
 
 Creates (or reuses) the test host "demo", runs the same deploy an operator runs against a real server
-(`pyinfra inventories/testhost.py deploys/mailserver.py --limit demo`, demo data in group_data/testhost.py),
-then writes build/demo.json (0600) with the address, accounts and their generated passwords, and the CA.
+(`.venv/bin/pyinfra inventories/testhost.py deploys/mailserver.py --limit demo`, data in group_data/testhost.py),
+then writes build/demo.json (0600): both hosts, the accounts and the PostfixAdmin superadmin with their
+generated passwords, the CA. Every command it prints runs as printed from the checkout in a fresh shell:
+programs from .venv/bin or from apt-packages.txt (tests/unit/test_demo_hints.py, tests/e2e/test_foundation.py).
 """
 
 from __future__ import annotations
@@ -10,16 +12,20 @@ from __future__ import annotations
 import json
 import os
 import runpy
+import shlex
 import smtplib
 import ssl
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
 from mailforge import authcheck
+from mailforge.dns.zonefiles import zone_path
 from mailforge.provision import ROOT, run_deploy
 from mailforge.settings import Settings, load_settings
 from mailforge.testhost import SMTP_SINK, StateDir, TesthostError, hosts
@@ -29,6 +35,64 @@ NAME, MX = "demo", "demo-mx"
 INDEX, MX_INDEX = 249, 250
 BUILD = ROOT / "build"
 SINK = "/var/lib/sink"
+DOMAIN = "example.test"
+SUPERADMIN_PASSWORD_FILE = "/etc/mailforge/postfixadmin/superadmin"
+# The console script as a fresh shell in the checkout finds it: `mailforge` alone is on no PATH.
+MAILFORGE = ".venv/bin/mailforge"
+
+
+@dataclass(frozen=True)
+class Hint:
+    label: str
+    command: str
+
+
+def shown(path: Path) -> str:
+    """A path as the printed commands use it: relative to the checkout they run from, when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def hints(
+    name: str, address: str, demo_json: Path, sender: str, recipient: str, web_names: Sequence[str] = ()
+) -> list[Hint]:
+    """The commands `make demo` prints, each runnable as printed from the checkout (ROOT)."""
+    data = shlex.quote(shown(demo_json))
+    password = f"jq -r --arg a {shlex.quote(sender)} '.accounts[] | select(.address == $a).password' {data}"
+    found = [
+        Hint("log in", f"{MAILFORGE} testhost ssh {name}"),
+        Hint("superadmin password", f"jq -r .postfixadmin_superadmin_password {data}"),
+        Hint(
+            "send a message",
+            f'swaks --server {address}:587 --tls --auth-user {sender} --auth-password "$({password})" '
+            f"--from {sender} --to {recipient}",
+        ),
+    ]
+    if web_names:
+        found.append(Hint("name the web hosts", f"echo '{address} {' '.join(web_names)}' >> /etc/hosts"))
+    found.append(Hint("remove the demo's test hosts", "make demo-down"))
+    return found
+
+
+def read_accounts(host: hosts.Host) -> dict[str, str]:
+    """Mailbox address -> the password the deploy generated on the host."""
+    accounts = {}
+    for line in host.run("grep -H . /etc/mailforge/mailboxes/*").stdout.splitlines():
+        path, _, password = line.partition(":")
+        accounts[Path(path).name] = password
+    return accounts
+
+
+def read_superadmin_password(host: hosts.Host) -> str:
+    return host.run(f"cat {SUPERADMIN_PASSWORD_FILE}").stdout.strip()
+
+
+def write_private_json(path: Path, data: Mapping[str, object]) -> None:
+    """Passwords inside: created 0600, and made 0600 if an older file was not."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(data, out, indent=2)
+    os.chmod(path, 0o600)
 
 
 def demo_settings(hostname: str) -> Settings:
@@ -83,9 +147,9 @@ def receiver_verdict(host: hosts.Host, mx: hosts.Host, password: str, ca: Path) 
         time.sleep(0.5)
     else:
         return "the test message did not reach the receiving MX within 60 s"
-    zone = (BUILD / "dns" / "example.test.zone").read_text()
-    verdict = authcheck.evaluate(raw, authcheck.zones({"example.test.": zone}), peer, mail_from, host.fqdn)
-    return f"{verdict.line()} (from {peer}, judged against build/dns/example.test.zone)"
+    zone = zone_path(host.name, DOMAIN)
+    verdict = authcheck.evaluate(raw, authcheck.zones({f"{DOMAIN}.": zone.read_text()}), peer, mail_from, host.fqdn)
+    return f"{verdict.line()} (from {peer}, judged against {shown(zone)})"
 
 
 def main() -> int:
@@ -97,70 +161,76 @@ def main() -> int:
     except TesthostError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 1
-    print("demo: pyinfra inventories/testhost.py deploys/mailserver.py --limit demo")
+    print(f"demo: .venv/bin/pyinfra inventories/testhost.py deploys/mailserver.py --limit {NAME}")
     result = run_deploy(ROOT / "inventories" / "testhost.py", limit=[NAME])
     if not result.ok:
         print(result.output[-6000:], file=sys.stderr)
         print("demo: the deploy failed (output above)", file=sys.stderr)
         return 1
     print(f"demo: deploy finished: {result.operations} operations, {result.changed} changed")
-    accounts = {}
-    for line in host.run("grep -H . /etc/mailforge/mailboxes/*").stdout.splitlines():
-        path, _, password = line.partition(":")
-        accounts[Path(path).name] = password
+    accounts = read_accounts(host)
     BUILD.mkdir(exist_ok=True)
     ca = BUILD / "demo-ca.crt"
     ca.write_text(host.run("cat /etc/mailforge/ca/ca.crt").stdout)
+    zone = zone_path(host.name, DOMAIN)
     dkim_record = next(
-        (line for line in (BUILD / "dns" / "example.test.zone").read_text().splitlines() if "._domainkey." in line),
-        "(no DKIM record: see build/dns/example.test.zone)",
+        (line for line in zone.read_text().splitlines() if "._domainkey." in line),
+        f"(no DKIM record: see {shown(zone)})",
     )
-    verdict = receiver_verdict(host, mx, accounts["alice@example.test"], ca)
+    verdict = receiver_verdict(host, mx, accounts[f"alice@{DOMAIN}"], ca)
     web = demo_settings(host.fqdn).web
     urls = {"postfixadmin": f"https://{web.postfixadmin_hostname}/", "webmail": f"https://{web.webmail_hostname}/"}
+    demo_json = BUILD / "demo.json"
+    commands = hints(
+        NAME,
+        host.address,
+        demo_json,
+        f"alice@{DOMAIN}",
+        f"bob@{DOMAIN}",
+        (web.postfixadmin_hostname, web.webmail_hostname),
+    )
+    by_label = {h.label: h.command for h in commands}
     info = {
         "host": NAME,
         "address": host.address,
         "hostname": host.fqdn,
-        "ssh": f"mailforge testhost ssh {NAME}",
+        # Every test host the demo creates; `make demo-down` removes them all.
+        "hosts": {
+            NAME: {"address": host.address, "hostname": host.fqdn, "role": "the mail server"},
+            MX: {
+                "address": mx.address,
+                "hostname": mx.fqdn,
+                "role": f"receiving MX for remote.test: what the demo sends there is stored in {SINK}",
+            },
+        },
+        "ssh": by_label["log in"],
         "ports": {"smtp": 25, "submission": 587, "submissions": 465, "imap": 143, "imaps": 993},
         "accounts": [{"address": a, "password": p} for a, p in sorted(accounts.items())],
         "ca_certificate": str(ca),
-        "dns_zone": str(BUILD / "dns" / "example.test.zone"),
+        "dns_zone": str(zone),
         "dkim_record": dkim_record,
         "receiver_verdict": verdict,
         "urls": urls,
         "postfixadmin_superadmin": web.superadmin,
-        "postfixadmin_superadmin_password_file": "/etc/mailforge/postfixadmin/superadmin (on the host)",
+        "postfixadmin_superadmin_password": read_superadmin_password(host),
     }
-    demo_json = BUILD / "demo.json"
-    fd = os.open(demo_json, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(info, out, indent=2)
-    os.chmod(demo_json, 0o600)
+    write_private_json(demo_json, info)
     print(
         f"""
-mailforge demo is up: {host.fqdn} at {host.address}
+mailforge demo is up: {host.fqdn} at {host.address}, and {MX} at {mx.address} (receiving MX for remote.test)
   SMTP 25 (postscreen), submission 587 (STARTTLS + AUTH), submissions 465, IMAP 143 (STARTTLS), IMAPS 993
-  accounts (passwords generated on the host, also in {demo_json}, mode 0600):"""
+  accounts (passwords generated on the host, in {shown(demo_json)}, mode 0600):"""
     )
     for address in sorted(accounts):
         print(f"    {address}")
-    names = f"{web.postfixadmin_hostname} {web.webmail_hostname}"
-    print(f"  PostfixAdmin: {urls['postfixadmin']}  (superadmin {web.superadmin}; its password is on the host:")
-    print(f"                mailforge testhost ssh {NAME} cat /etc/mailforge/postfixadmin/superadmin)")
+    print(f"  PostfixAdmin: {urls['postfixadmin']}  (superadmin {web.superadmin}, password in {shown(demo_json)})")
     print(f"  webmail:      {urls['webmail']}  (log in as a mailbox above)")
-    print(f"  to open them: echo '{host.address} {names}' >> /etc/hosts, and trust the CA below in the browser")
-    print(f"  DKIM record to publish (all records: {BUILD / 'dns' / 'example.test.zone'}):\n    {dkim_record}")
-    print(f"  a message from alice@example.test at the receiving test host {MX}: {verdict}")
-    print(
-        f"""  trust the local CA: {ca}
-  try it:   swaks --server {host.address}:587 --tls --auth-user alice@example.test --auth-password \\
-              "$(jq -r '.accounts[] | select(.address=="alice@example.test").password' {demo_json})" \\
-              --from alice@example.test --to bob@example.test
-  log in:   mailforge testhost ssh {NAME}
-  remove:   make demo-down (both hosts)"""
-    )
+    print(f"  to open them: name the web hosts (below), and trust the CA {shown(ca)} in the browser")
+    print(f"  DKIM record to publish (all records: {shown(zone)}):\n    {dkim_record}")
+    print(f"  a message from alice@{DOMAIN} at the receiving test host {MX}: {verdict}")
+    print(f"\n  commands, to run from {ROOT}:")
+    for hint in commands:
+        print(f"  # {hint.label}\n  {hint.command}")
     return 0
 
 

@@ -11,18 +11,20 @@ if [ ! -f "$apt_stamp" ]; then
     echo "bootstrap: installing Debian packages needs root (run as root or via sudo): $apt_list" >&2
     exit 1
   fi
-  missing=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' $apt_list 2>/dev/null | awk '$2 != "ii" {print $1}' || true)
-  # dpkg-query prints nothing for packages it has never heard of: count those as missing too.
-  for p in $apt_list; do dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | grep -q '^ii' || missing="$missing $p"; done
-  if [ -n "${missing// /}" ]; then
-    echo "bootstrap: apt-get install$missing"
+  # One question per package: a package dpkg has never heard of (no output) is as missing as a removed one.
+  missing=()
+  for p in $apt_list; do
+    status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+    [[ $status == ii* ]] || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap: apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     # postfix: install the programs only. Left to its default ("Internet Site") the package would write
     # /etc/postfix/main.cf and start a system-wide Postfix on port 25; the tests start private instances.
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
     apt-get update -qq
-    # shellcheck disable=SC2086
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
   mkdir -p build && rm -f build/.apt-* && touch "$apt_stamp"
 fi

@@ -37,7 +37,7 @@ def _register_records(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--caa", action="append", default=[], help="a CA allowed to issue (e.g. letsencrypt.org)")
     p.add_argument("--ttl", type=int, default=3600)
     p.add_argument("--format", choices=("zone", "json", "table"), default="zone")
-    p.add_argument("--output-dir", type=Path, help="also write <domain>.zone there (e.g. build/dns)")
+    p.add_argument("--output-dir", type=Path, help="also write <domain>.zone there")
     p.set_defaults(func=_records)
 
 

@@ -199,7 +199,7 @@ def b64_of(der: bytes) -> str:
 
 
 def write_zone_files(settings: MailDnsInputs | DomainDnsInputs, directory: Path) -> list[Path]:
-    """Write ``<directory>/<domain>.zone`` for each domain (the deploy calls this with build/dns)."""
+    """Write ``<directory>/<domain>.zone`` for each domain (`dns records --output-dir`; the deploy: zonefiles)."""
     domains = (settings,) if isinstance(settings, DomainDnsInputs) else settings.domains
     directory.mkdir(parents=True, exist_ok=True)
     written = []

@@ -63,7 +63,7 @@ def _guard(func):  # type: ignore[no-untyped-def]
 def _up(args: argparse.Namespace) -> int:
     state = StateDir(args.state_dir)
     host = hosts.up(args.name, index=args.index, state=state, log=lambda m: print(m, file=sys.stderr))
-    print(f"{host.name} {host.address} up; log in with: mailforge testhost ssh {host.name}")
+    print(f"{host.name} {host.address} up; log in with: {state.command('ssh ' + host.name)}")
     return 0
 
 

@@ -14,7 +14,9 @@ import contextlib
 import fcntl
 import json
 import os
+import shlex
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,10 +50,16 @@ class StateDir:
         self.root = Path(root or os.environ.get(STATE_ENV) or DEFAULT_ROOT).resolve()
 
     def command(self, args: str) -> str:
-        """A `mailforge testhost` command line for messages, naming this state directory if not the default."""
-        default = Path(os.environ.get(STATE_ENV) or DEFAULT_ROOT).resolve()
-        where = "" if self.root == default else f"--state-dir {self.root} "
-        return f"mailforge testhost {where}{args}"
+        """A `mailforge testhost` command line for messages, to paste into a fresh shell anywhere.
+
+        `mailforge` alone is on no PATH until the .venv is activated: this install's console script is named
+        by its absolute path. A state directory other than the default is named (a fresh shell may lack the
+        environment variable that chose it).
+        """
+        script = Path(sys.executable).absolute().with_name("mailforge")
+        program = str(script) if script.is_file() else "mailforge"
+        where = "" if self.root == DEFAULT_ROOT.resolve() else f"--state-dir {shlex.quote(str(self.root))} "
+        return f"{program} testhost {where}{args}"
 
     @property
     def hosts_dir(self) -> Path:

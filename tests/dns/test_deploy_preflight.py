@@ -53,7 +53,9 @@ def test_zones_written_for_every_domain_and_alias_domain(
     settings = _settings(lab, "good", "off")
     domain = settings.domains[0].domain
     aliased = replace(settings, domains=(replace(settings.domains[0], alias_domains=("alias.example.test",)),))
-    written = dns_deploy.write_zones(aliased, {})
-    assert sorted(p.name for p in written) == sorted([f"{domain}.zone", "alias.example.test.zone"])
+    written = dns_deploy.write_zones(aliased, "mail", {})
+    assert sorted(written) == sorted(
+        [tmp_path / "mail" / f"{domain}.zone", tmp_path / "mail" / "alias.example.test.zone"]
+    )
     for path in written:
         assert f"IN MX 10 {settings.base.hostname}." in " ".join(path.read_text().split())

@@ -107,7 +107,7 @@ def test_table_has_a_row_per_record() -> None:
 
 
 def test_write_zone_files(tmp_path: Path) -> None:
-    (path,) = write_zone_files(INPUTS, tmp_path / "build" / "dns")
+    (path,) = write_zone_files(INPUTS, tmp_path / "zones")
     assert path.name == "example.test.zone" and path.read_text() == to_zone(INPUTS, domain_records(INPUTS))
 
 

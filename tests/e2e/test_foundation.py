@@ -1,9 +1,13 @@
 """Issue 2: a test host is created, provisioned by the real deploy over SSH, checked by testinfra,
 rebooted, and destroyed without leftovers; two hosts reach each other and nothing outside but apt's ports.
+
+Issue 14: one run deploys the same domain to both hosts; each keeps its own zone to publish (its DKIM key,
+itself as MX), and the commands `make demo` prints work as printed against a deployed host.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -11,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from mailforge.provision import DeployResult, run_deploy, write_inventory
+from mailforge import demo
+from mailforge.dns.zonefiles import BUILD_DNS, zone_path
+from mailforge.provision import ROOT, DeployResult, run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir, hosts, network
 from tests.e2e.conftest import infra
 
@@ -19,6 +25,17 @@ from tests.e2e.conftest import infra
 # test hosts', and `testhost down --all` removes unclaimed "mf-" namespaces as leftovers.
 OUTSIDE_NETNS = "mfx-fndwan"
 OUTSIDE_ADDR = "10.214.0.2"
+# group_data/all.py's domain and mailbox: both hosts serve it.
+DOMAIN = "example.org"
+POSTMASTER = f"postmaster@{DOMAIN}"
+DKIM_KEY = f"/etc/opendkim/keys/{DOMAIN}/mail.private"
+# A fresh non-login shell: the PATH Debian gives root, nothing activated (the state directory kept, where a
+# run keeps its test hosts elsewhere).
+FRESH_SHELL = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+    **{k: v for k, v in os.environ.items() if k == "MAILFORGE_STATE_DIR"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +45,11 @@ def pair(make_host) -> tuple[Host, Host]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def inventory(pair: tuple[Host, Host], module_tmp: Path, state: StateDir) -> Path:
-    a = pair[0]
+    """Both hosts, one domain: two servers of example.org, as a second server or a staging host would be."""
     return write_inventory(
-        module_tmp / "foundation.py", [(a.name, a.address, {"mail_hostname": a.fqdn})], state.ssh_key
+        module_tmp / "foundation.py",
+        [(h.name, h.address, {"mail_hostname": h.fqdn, "mail_ipv4": [h.address]}) for h in pair],
+        state.ssh_key,
     )
 
 
@@ -73,6 +92,75 @@ def test_second_deploy_changes_nothing(first_deploy: DeployResult, inventory: Pa
     again = run_deploy(inventory)
     assert again.ok, again.explain()
     assert again.changed == 0, again.explain()
+
+
+def _zone_rows(host: Host) -> set[tuple[str, str, str]]:
+    """(owner, type, value) of each record in the zone the deploy wrote for this host."""
+    lines = zone_path(host.name, DOMAIN).read_text().splitlines()
+    rows = (line.split(None, 4) for line in lines if line and not line.startswith((";", "$")))
+    return {(row[0], row[3], row[4]) for row in rows if len(row) == 5}
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["fnd-a", "fnd-b"])
+def test_each_hosts_zone_publishes_its_own_dkim_key(
+    pair: tuple[Host, Host], first_deploy: DeployResult, index: int
+) -> None:
+    host = pair[index]
+    public = host.run(f"openssl pkey -in {DKIM_KEY} -pubout -outform DER | base64 -w0").stdout.strip()
+    [value] = [v for name, rtype, v in _zone_rows(host) if (name, rtype) == (f"mail._domainkey.{DOMAIN}.", "TXT")]
+    assert f"p={public}" in "".join(value.split('"')[1::2])  # the strings of one TXT record, joined
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["fnd-a", "fnd-b"])
+def test_each_hosts_zone_names_it_as_the_mx(pair: tuple[Host, Host], first_deploy: DeployResult, index: int) -> None:
+    host = pair[index]
+    assert {v for name, rtype, v in _zone_rows(host) if (name, rtype) == (f"{DOMAIN}.", "MX")} == {f"10 {host.fqdn}."}
+
+
+def test_no_zone_is_keyed_by_the_domain_alone(first_deploy: DeployResult) -> None:
+    # Whichever host it named, it would be wrong for the other (mailforge/dns/zonefiles.py says why).
+    assert not (BUILD_DNS / f"{DOMAIN}.zone").exists()
+
+
+@pytest.fixture(scope="module")
+def demo_hints(pair: tuple[Host, Host], first_deploy: DeployResult, module_tmp: Path) -> dict[str, demo.Hint]:
+    """The commands `make demo` prints, for fnd-a, with a demo.json written as the demo writes it."""
+    host = pair[0]
+    accounts = demo.read_accounts(host)
+    demo_json = module_tmp / "demo.json"
+    demo.write_private_json(
+        demo_json,
+        {
+            "accounts": [{"address": a, "password": p} for a, p in sorted(accounts.items())],
+            "postfixadmin_superadmin_password": demo.read_superadmin_password(host),
+        },
+    )
+    return {h.label: h for h in demo.hints(host.name, host.address, demo_json, POSTMASTER, POSTMASTER)}
+
+
+def _run_as_printed(hint: demo.Hint, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", hint.command], cwd=ROOT, env=FRESH_SHELL, input=stdin, capture_output=True, text=True
+    )
+
+
+def test_printed_login_command_reaches_the_host(demo_hints: dict[str, demo.Hint]) -> None:
+    result = _run_as_printed(demo_hints["log in"], stdin="hostname -f\n")
+    assert result.stdout.splitlines()[-1:] == ["fnd-a.example.test"], result.stderr
+
+
+def test_printed_swaks_command_submits_a_message(demo_hints: dict[str, demo.Hint]) -> None:
+    result = _run_as_printed(demo_hints["send a message"])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+
+
+def test_printed_superadmin_password_is_the_superadmins(
+    pair: tuple[Host, Host], demo_hints: dict[str, demo.Hint]
+) -> None:
+    password = _run_as_printed(demo_hints["superadmin password"]).stdout.strip()
+    query = "SELECT password FROM admin WHERE superadmin = 1"
+    stored = pair[0].run(f'mysql --batch --skip-column-names postfixadmin -e "{query}"').stdout.strip()
+    assert pair[0].run(f"doveadm pw -t '{stored}' -p '{password}'", check=False).returncode == 0
 
 
 @pytest.mark.parametrize("direction", [(0, 1), (1, 0)])

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from mailforge import authcheck
-from mailforge.provision import ROOT, DeployResult, run_deploy, write_inventory
+from mailforge.dns.zonefiles import zone_path
+from mailforge.provision import DeployResult, run_deploy, write_inventory
 from mailforge.testhost import SMTP_SINK, Host, StateDir
 from tests.dns.knot import Knot, free_port
 from tests.e2e.mail import Server, message, server_of, submit
@@ -78,9 +79,9 @@ def deployed(hosts3: tuple[Host, Host, Host], module_tmp: Path, state: StateDir)
 
 @pytest.fixture(scope="module")
 def nameserver(deployed: DeployResult, hosts3: tuple[Host, Host, Host], module_tmp: Path) -> Iterator[tuple[str, int]]:
-    """knotd on loopback serving the zone the deploy wrote (build/dns/outbound.test.zone) and the PTR."""
+    """knotd on loopback serving the zone the deploy wrote (build/dns/out/outbound.test.zone) and the PTR."""
     server = hosts3[0]
-    fragment = (ROOT / "build" / "dns" / f"{DOMAIN}.zone").read_text()
+    fragment = zone_path(server.name, DOMAIN).read_text()
     head = (
         f"$TTL 300\n{DOMAIN}. 300 IN SOA ns1.{DOMAIN}. hostmaster.{DOMAIN}. 1 3600 600 86400 300\n"
         f"{DOMAIN}. 300 IN NS ns1.{DOMAIN}.\nns1.{DOMAIN}. 300 IN A 127.0.0.1\n"
@@ -135,7 +136,7 @@ def test_dkim_key_is_private_to_opendkim(deployed: DeployResult, hosts3: tuple[H
 
 def test_zone_publishes_the_hosts_dkim_key(deployed: DeployResult, hosts3: tuple[Host, Host, Host]) -> None:
     public = hosts3[0].run(f"openssl pkey -in {KEY} -pubout -outform DER | base64 -w0").stdout.strip()
-    zone = (ROOT / "build" / "dns" / f"{DOMAIN}.zone").read_text()
+    zone = zone_path(hosts3[0].name, DOMAIN).read_text()
     [record] = [line for line in zone.splitlines() if line.startswith(f"mail._domainkey.{DOMAIN}.")]
     assert f"p={public}" in "".join(record.split('"')[1::2])  # the strings of one TXT record, joined
 

@@ -118,6 +118,27 @@ def test_a_host_keeps_its_changes_on_its_own_journaled_ext4(cli_state: StateDir,
     assert "has_journal" in superblock.stdout, superblock.stderr
 
 
+# --- what `up` prints ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def up_output(cli_state: StateDir) -> Iterator[str]:
+    hosts.down("cli-l", state=cli_state)
+    result = mailforge(cli_state, "up", "cli-l")
+    assert result.returncode == 0, result.stderr
+    yield result.stdout
+    hosts.down("cli-l", state=cli_state)
+
+
+def test_up_prints_a_login_command_that_works_in_a_fresh_shell(up_output: str) -> None:
+    command = up_output.strip().partition("log in with: ")[2]
+    fresh = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root"}
+    result = subprocess.run(
+        ["bash", "-c", command], cwd="/", env=fresh, input="hostname\n", capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.splitlines()[-1:] == ["cli-l"], (command, result.stderr)
+
+
 # --- preconditions ---------------------------------------------------------------------------------
 
 VERBS = [("up", "cli-n"), ("down", "cli-a"), ("down", "--all")]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from mailforge.testhost import hosts, image
+from mailforge.testhost import StateDir, hosts, image
 from mailforge.testhost.cli import _format_uptime
 from mailforge.testhost.errors import TesthostError as HostError  # "Test..." names look like test classes
 
@@ -82,3 +85,20 @@ def test_recipe_hash_changes_with_the_mirror() -> None:
 )  # fmt: skip
 def test_uptime_format(seconds: float | None, shown: str) -> None:
     assert _format_uptime(seconds) == shown
+
+
+# --- commands in messages: they run when pasted into a fresh shell ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("root", "expected"),
+    [("/var/lib/mailforge", "testhost ssh demo"), ("/tmp/my state", "testhost --state-dir '/tmp/my state' ssh demo")],
+)
+def test_a_printed_command_names_the_console_script_and_the_state_dir(root: str, expected: str) -> None:
+    program = Path(sys.executable).absolute().with_name("mailforge")
+    assert StateDir(root).command("ssh demo") == f"{program} {expected}"
+
+
+def test_the_printed_console_script_exists() -> None:
+    program = StateDir("/var/lib/mailforge").command("list").split()[0]
+    assert Path(program).is_absolute() and Path(program).is_file()
