@@ -21,12 +21,22 @@ DEFAULTS = {
     "dovecot_mail_root": "/var/vmail",
 }
 
+# Folders every mailbox has from its first login, with their RFC 6154 special-use flags (15-mailboxes.conf);
+# the webmail is configured with the same names (deploys/webmail.py).
+SPECIAL_USE_FOLDERS = (
+    ("Drafts", "\\Drafts"),
+    ("Sent", "\\Sent"),
+    ("Junk", "\\Junk"),
+    ("Trash", "\\Trash"),
+    ("Archive", "\\Archive"),
+)
 PACKAGES = ["dovecot-core", "dovecot-imapd", "dovecot-lmtpd", "dovecot-mysql"]
 CONF_D = (
     "10-auth.conf",
     "10-mail.conf",
     "10-master.conf",
     "10-ssl.conf",
+    "15-mailboxes.conf",
     "20-imap.conf",
     "20-lmtp.conf",
     "90-quota.conf",
@@ -55,7 +65,14 @@ def dovecot(settings: DovecotSettings, tls: TlsSettings, database: str) -> None:
     )
     files.directory(name="Mail root", path=settings.mail_root, user="vmail", group="vmail", mode="770")
     changes = [
-        template(f"/etc/dovecot/conf.d/{name}", component="dovecot", settings=settings, tls=tls) for name in CONF_D
+        template(
+            f"/etc/dovecot/conf.d/{name}",
+            component="dovecot",
+            settings=settings,
+            tls=tls,
+            folders=SPECIAL_USE_FOLDERS,
+        )
+        for name in CONF_D
     ]
     changes.append(
         template(

@@ -37,6 +37,9 @@ DEFAULTS = {
     "postfix_relay_password_file": "",
     # Outbound TLS: "may" (opportunistic, logged) or "dane" (needs a DNSSEC-validating resolver).
     "postfix_outbound_tls": "may",
+    # Mail submitted on 587/465 leaves with a Received header naming only this server's hop, not the user's
+    # address (/etc/postfix/submission_header_checks); False keeps Postfix's full header.
+    "postfix_hide_submission_client": True,
 }
 
 PACKAGES = ["postfix", "postfix-mysql", "libsasl2-modules"]
@@ -69,7 +72,9 @@ def postfix(settings: PostfixSettings, tls: TlsSettings, database: str) -> None:
     files.directory(name="Directory for SQL maps", path="/etc/postfix/sql", mode="750", group="postfix")
     changes = [
         template("/etc/postfix/main.cf", component="postfix", settings=settings, tls=tls),
-        template("/etc/postfix/master.cf", component="postfix", tls=tls),
+        template("/etc/postfix/master.cf", component="postfix", settings=settings, tls=tls),
+        # A regexp table: read by cleanup as it starts, no index to build.
+        template("/etc/postfix/submission_header_checks", component="postfix", settings=settings),
     ]
     for name in SQL_MAPS:
         changes.append(

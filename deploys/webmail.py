@@ -17,6 +17,7 @@ from pyinfra.api import FactBase, MaskString, QuoteString, StringCommand, deploy
 from pyinfra.operations import apt, files, server
 
 from deploys import nginx_php
+from deploys.dovecot import SPECIAL_USE_FOLDERS
 from deploys.facts import GENERATE_PASSWORD, FileExists
 from deploys.templating import TEMPLATES, header, template
 from mailforge.settings import TlsSettings, WebSettings
@@ -53,6 +54,13 @@ ADMIN_INI_PHP = (
 
 ROUNDCUBE_USER = "roundcube"
 ROUNDCUBE_PUBLIC = "/var/lib/roundcube/public_html"
+
+
+def special_use_folders() -> dict[str, str]:
+    """Role -> folder ("sent" -> "Sent"): the folders Dovecot creates for every mailbox, for the webmail."""
+    return {flag.lstrip("\\").lower(): name for name, flag in SPECIAL_USE_FOLDERS}
+
+
 # Debian's package questions: dbconfig-common creates the MariaDB database with a random password; the
 # package touches no web server configuration (mailforge writes Nginx itself).
 ROUNDCUBE_DEBCONF = """\
@@ -250,6 +258,7 @@ def roundcube(web: WebSettings, tls: TlsSettings, hostname: str) -> None:
         group="www-data",
         hostname=hostname,
         cafile=tls.ca_file,
+        special_use=special_use_folders(),
     )
     # Debian generates config.inc.php (with a des_key made on the host) and keeps it through upgrades (ucf):
     # read ours after it rather than replacing it.

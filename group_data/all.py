@@ -32,6 +32,7 @@ mail_domains = [
 # postfix_message_size_limit = 52428800   # bytes
 # postfix_mydestination = ["$myhostname", "localhost"]  # local Unix-account domains; never a virtual domain
 # postfix_transport_maps = {}             # {"example.net": "smtp:[192.0.2.10]:25"} static routes
+# postfix_hide_submission_client = True   # mail sent on 587/465 does not carry the user's IP address in Received
 
 # --- Dovecot (defaults in deploys/dovecot.py)
 # dovecot_vmail_uid = 2000

@@ -157,6 +157,7 @@ class PostfixSettings:
     transport_maps: tuple[tuple[str, str], ...]
     relay: RelaySettings | None
     outbound_tls: str  # may | dane
+    hide_submission_client: bool  # submission's Received header without the user's address
 
 
 @dataclass(frozen=True)
@@ -818,6 +819,7 @@ def load_settings(
         transport_maps=tuple(sorted(routes)),
         relay=_relay(read),
         outbound_tls=outbound_tls,
+        hide_submission_client=_flag(read, "postfix_hide_submission_client"),
     )
     selector = read.string("dkim_selector", "mail").lower()
     if selector and not re.match(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z", selector):

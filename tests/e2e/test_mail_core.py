@@ -1,4 +1,6 @@
 """Issue 3: a provisioned host receives, stores and serves mail for virtual domains, through real clients.
+Issue 14: a new mailbox has its special-use folders from the first login; submitted mail does not carry the
+user's address in its Received header.
 
 One server host ("core") deployed once for the module, plus "core-mx": a second test host acting as the
 remote MX for remote.test (a plain SMTP sink), reached through a static transport route.
@@ -6,7 +8,9 @@ remote MX for remote.test (a plain SMTP sink), reached through a static transpor
 
 from __future__ import annotations
 
+import imaplib
 import json
+import re
 import smtplib
 import socket
 import ssl
@@ -18,6 +22,7 @@ import pytest
 
 from mailforge.provision import DeployResult, run_deploy, write_inventory
 from mailforge.testhost import SMTP_SINK, Host, StateDir
+from mailforge.testhost.network import gateway
 from tests.e2e.conftest import infra
 from tests.e2e.mail import (
     DEPLOY_ENV,
@@ -34,8 +39,17 @@ from tests.e2e.mail import server_data as mail_server_data
 SINK = "/var/lib/sink"
 
 
+# A mailbox no test logs into before the special-use tests: its first login happens there.
+DAVE = "dave@example.test"
+# Folders every new mailbox has, with their RFC 6154 flags (deploys/dovecot.py).
+SPECIAL_USE = [("Drafts", "\\Drafts"), ("Sent", "\\Sent"), ("Junk", "\\Junk"), ("Trash", "\\Trash"),
+               ("Archive", "\\Archive")]  # fmt: skip
+
+
 def server_data(mx: Host, carol_quota: int = 1) -> dict[str, Any]:
-    return mail_server_data("core.example.test", {"remote.test": f"smtp:[{mx.address}]:25"}, carol_quota)
+    data = mail_server_data("core.example.test", {"remote.test": f"smtp:[{mx.address}]:25"}, carol_quota)
+    data["mail_domains"][0]["mailboxes"].append({"address": DAVE, "name": "Dave"})
+    return data
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +246,76 @@ def test_imap_login_refused_without_tls(server: Server, passwords: dict[str, str
         assert "LOGINDISABLED" in imap.capabilities
         with pytest.raises(imaplib.IMAP4.error):
             imap.login("alice@example.test", passwords["alice@example.test"])
+
+
+@pytest.mark.parametrize("port", [587, 465])
+def test_submitted_mail_does_not_carry_the_clients_address(
+    server: Server, passwords: dict[str, str], hosts_pair: tuple[Host, Host], port: int
+) -> None:
+    msg = message("alice@example.test", "bob@example.test")
+    submit(server, "alice@example.test", passwords["alice@example.test"], msg, port=port)
+    got = fetch(server, "bob@example.test", passwords["bob@example.test"], msg["Subject"])
+    assert got is not None
+    hops = [str(h) for h in got.get_all("Received", [])]
+    client = gateway(hosts_pair[0].index)  # this machine's side of the host's veth
+    assert [h for h in hops if re.search(rf"(?<![\d.]){re.escape(client)}(?!\d)", h)] == [], hops
+    assert [h for h in hops if h.startswith("by core.example.test (Postfix) with ESMTPSA id ")] != [], hops
+
+
+# --- special-use folders ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def first_login(server: Server, hosts_pair: tuple[Host, Host]) -> tuple[list[str], list[str]]:
+    """dave's first IMAP login: what LIST (SPECIAL-USE) and LSUB answer."""
+    maildir = "/var/vmail/example.test/dave"
+    assert hosts_pair[0].run(f"test -e {maildir}", check=False).returncode == 1, f"{maildir} exists: not a first login"
+    password = hosts_pair[0].run(f"cat /etc/mailforge/mailboxes/{DAVE}").stdout.strip()
+    with imaplib.IMAP4_SSL(server.address, 993, ssl_context=server.tls(), timeout=30) as imap:
+        imap.login(DAVE, password)
+        # imaplib keeps the capabilities announced before login; Dovecot lists SPECIAL-USE after it.
+        status, capabilities = imap.capability()
+        assert b"SPECIAL-USE" in capabilities[0].split(), capabilities
+        status, listed = imap.list('(SPECIAL-USE) ""', "*")  # RFC 6154 section 3: the selection option
+        assert status == "OK", listed
+        status, subscribed = imap.lsub('""', "*")
+        assert status == "OK", subscribed
+    return [line.decode() for line in listed if line], [line.decode() for line in subscribed if line]
+
+
+def _listed(lines: list[str]) -> dict[str, set[str]]:
+    """Mailbox name -> flags, from LIST/LSUB lines like '(\\HasNoChildren \\Sent) "." Sent'."""
+    found = {}
+    for line in lines:
+        match = re.fullmatch(r'\(([^)]*)\) (?:"[^"]*"|NIL) "?([^"]+)"?', line)
+        assert match, line
+        found[match.group(2)] = set(match.group(1).split())
+    return found
+
+
+@pytest.mark.parametrize(("folder", "flag"), SPECIAL_USE)
+def test_new_mailbox_lists_the_special_use_folder(first_login, folder: str, flag: str) -> None:  # type: ignore[no-untyped-def]
+    assert flag in _listed(first_login[0]).get(folder, set()), first_login[0]
+
+
+@pytest.mark.parametrize("folder", [folder for folder, _ in SPECIAL_USE])
+def test_new_mailbox_is_subscribed_to_the_folder(first_login, folder: str) -> None:  # type: ignore[no-untyped-def]
+    assert folder in _listed(first_login[1]), first_login[1]
+
+
+def test_special_use_selection_lists_only_these_folders(first_login) -> None:  # type: ignore[no-untyped-def]
+    assert sorted(_listed(first_login[0])) == sorted(folder for folder, _ in SPECIAL_USE)
+
+
+@pytest.mark.parametrize("folder", [folder for folder, _ in SPECIAL_USE])
+def test_special_use_folder_can_be_opened(
+    server: Server, hosts_pair: tuple[Host, Host], first_login, folder: str
+) -> None:  # type: ignore[no-untyped-def]
+    password = hosts_pair[0].run(f"cat /etc/mailforge/mailboxes/{DAVE}").stdout.strip()
+    with imaplib.IMAP4_SSL(server.address, 993, ssl_context=server.tls(), timeout=30) as imap:
+        imap.login(DAVE, password)
+        status, count = imap.select(f'"{folder}"')
+    assert (status, count) == ("OK", [b"0"])
 
 
 # --- no open relay ---------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """Issue 6: what a freshly provisioned server sends is accepted: DKIM-signed, SPF- and DMARC-aligned, checked
 with dkimpy and pyspf against the zone `mailforge` generated (served by knotd); and the relay-host mode.
+Issue 14: submission adds a missing Message-ID and Date before DKIM signs, and its Received header names the
+server's hop without the user's address (postfix_hide_submission_client, both ways).
 
 Hosts: "out" (the server), "out-mx" (a receiving MX storing raw messages), "out-rl" (a smarthost that
 requires STARTTLS + AUTH, Debian's python3-aiosmtpd).
@@ -7,11 +9,15 @@ requires STARTTLS + AUTH, Debian's python3-aiosmtpd).
 
 from __future__ import annotations
 
+import email
+import email.policy
+import email.utils
+import re
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,8 +25,12 @@ from mailforge import authcheck
 from mailforge.dns.zonefiles import zone_path
 from mailforge.provision import DeployResult, run_deploy, write_inventory
 from mailforge.testhost import SMTP_SINK, Host, StateDir
+from mailforge.testhost.network import gateway
 from tests.dns.knot import Knot, free_port
 from tests.e2e.mail import Server, message, server_of, submit
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 DOMAIN = "outbound.test"
 HOSTNAME = f"mail.{DOMAIN}"
@@ -38,7 +48,7 @@ def hosts3(make_host) -> tuple[Host, Host, Host]:  # type: ignore[no-untyped-def
     return make_host("out"), make_host("out-mx"), make_host("out-rl")
 
 
-def server_data(hosts3: tuple[Host, Host, Host], relay: bool = False) -> dict[str, Any]:
+def server_data(hosts3: tuple[Host, Host, Host], relay: bool = False, hide: bool | None = None) -> dict[str, Any]:
     server, mx, relay_host = hosts3
     data: dict[str, Any] = {
         "mail_hostname": HOSTNAME,
@@ -48,6 +58,8 @@ def server_data(hosts3: tuple[Host, Host, Host], relay: bool = False) -> dict[st
         "mail_ipv4": [server.address],
         "dns_dmarc_policy": "reject",
     }
+    if hide is not None:
+        data["postfix_hide_submission_client"] = hide
     if relay:
         # No static route: everything outbound goes through the smarthost.
         data |= {
@@ -123,6 +135,55 @@ def received(server: Server, hosts3: tuple[Host, Host, Host]) -> tuple[bytes, li
     return wait_in_sink(hosts3[1], msg["Subject"])
 
 
+def headers_of(raw: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)  # type: ignore[return-value]
+
+
+def header_block(raw: bytes) -> str:
+    """The raw header section, folded lines as they arrived."""
+    return raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("utf-8", "replace")
+
+
+def client_address(hosts3: tuple[Host, Host, Host]) -> str:
+    """The address the server sees this machine's clients connect from: its side of the host's veth."""
+    return gateway(hosts3[0].index)
+
+
+def mentions(headers: str, address: str) -> bool:
+    return re.search(rf"(?<![\d.]){re.escape(address)}(?![\d])", headers) is not None
+
+
+def own_hop(raw: bytes) -> str:
+    """The Received header this server wrote when a user submitted the message ("... by mail.outbound.test
+    (Postfix) with ESMTPSA id QUEUEID ...")."""
+    pattern = rf"(^|\s)by {re.escape(HOSTNAME)} \(Postfix\) with ESMTPSA id "
+    hops = [str(h) for h in headers_of(raw).get_all("Received", []) if re.search(pattern, str(h))]
+    assert len(hops) == 1, header_block(raw)
+    return hops[0]
+
+
+@pytest.fixture(scope="module")
+def bare(server: Server, hosts3: tuple[Host, Host, Host]) -> bytes:
+    """A message submitted on 587 with neither a Message-ID nor a Date, as the receiving MX stored it."""
+    msg = message(f"alice@{DOMAIN}", "bare@remote.test")
+    del msg["Message-ID"]
+    assert (msg["Message-ID"], msg["Date"]) == (None, None)
+    submit(server, f"alice@{DOMAIN}", PASSWORD, msg)
+    return wait_in_sink(hosts3[1], msg["Subject"])[0]
+
+
+CLIENT_DATE = "Thu, 01 Jan 2026 08:00:00 +0100"
+
+
+@pytest.fixture(scope="module")
+def complete(server: Server, hosts3: tuple[Host, Host, Host]) -> tuple[EmailMessage, bytes]:
+    """A message submitted with its own Message-ID and Date, and what the receiving MX stored."""
+    msg = message(f"alice@{DOMAIN}", "complete@remote.test")
+    msg["Date"] = CLIENT_DATE
+    submit(server, f"alice@{DOMAIN}", PASSWORD, msg)
+    return msg, wait_in_sink(hosts3[1], msg["Subject"])[0]
+
+
 def key_hash(host: Host) -> str:
     return host.run(f"sha256sum {KEY}").stdout.split()[0]
 
@@ -175,6 +236,52 @@ def test_a_foreign_address_fails_spf(received: tuple[bytes, list[str]], nameserv
     assert authcheck.spf_result(authcheck.resolver(*nameserver), "10.213.250.2", mail_from, HOSTNAME) == "fail"
 
 
+# --- Message-ID and Date: added by submission when missing, before DKIM signs ----------------------
+
+
+def test_bare_submission_arrives_with_a_message_id(bare: bytes) -> None:
+    [message_id] = headers_of(bare).get_all("Message-ID")
+    assert re.fullmatch(r"<[^<>@\s]+@[^<>@\s]+>", str(message_id).strip()), message_id
+
+
+def test_bare_submission_arrives_with_a_date(bare: bytes) -> None:
+    [date] = headers_of(bare).get_all("Date")
+    assert email.utils.parsedate_to_datetime(str(date)).tzinfo is not None
+
+
+@pytest.mark.parametrize("header", ["message-id", "date"])
+def test_dkim_signature_covers_the_added_header(bare: bytes, header: str) -> None:
+    [signature] = headers_of(bare).get_all("DKIM-Signature")
+    signed = re.search(r"(?:^|;)\s*h=([^;]+)", str(signature))
+    assert signed is not None, signature
+    assert header in [h.strip().lower() for h in re.sub(r"\s", "", signed.group(1)).split(":")], signature
+
+
+def test_bare_submission_passes_dkim(bare: bytes, nameserver: tuple[str, int]) -> None:
+    assert authcheck.dkim_passes(bare, authcheck.resolver(*nameserver)) == (True, DOMAIN)
+
+
+@pytest.mark.parametrize("header", ["Message-ID", "Date"])
+def test_headers_a_client_wrote_are_kept(complete: tuple[EmailMessage, bytes], header: str) -> None:
+    sent, raw = complete
+    assert [str(v) for v in headers_of(raw).get_all(header)] == [str(sent[header])]
+
+
+# --- Received header of submitted mail (postfix_hide_submission_client) ------------------------------
+
+
+def test_submitted_mail_does_not_carry_the_clients_address(
+    received: tuple[bytes, list[str]], hosts3: tuple[Host, Host, Host]
+) -> None:
+    headers = header_block(received[0])
+    assert not mentions(headers, client_address(hosts3)), headers
+    assert "client.example.test" not in headers  # the client's EHLO name
+
+
+def test_submitted_mail_keeps_the_servers_own_hop(received: tuple[bytes, list[str]]) -> None:
+    assert own_hop(received[0]).startswith(f"by {HOSTNAME} (Postfix) with ESMTPSA id ")
+
+
 def test_second_deploy_changes_nothing_and_keeps_the_key(
     received: tuple[bytes, list[str]], hosts3: tuple[Host, Host, Host], module_tmp: Path, state: StateDir
 ) -> None:
@@ -183,6 +290,27 @@ def test_second_deploy_changes_nothing_and_keeps_the_key(
     assert again.ok, again.explain()
     assert again.changed == 0, again.explain()
     assert key_hash(hosts3[0]) == before
+
+
+@pytest.fixture(scope="module")
+def shown(
+    received: tuple[bytes, list[str]],
+    server: Server,
+    hosts3: tuple[Host, Host, Host],
+    module_tmp: Path,
+    state: StateDir,
+) -> bytes:
+    """postfix_hide_submission_client = False on the same host: a submitted message as the receiving MX stored
+    it. (The relay deploy after this one turns the default back on.)"""
+    result = deploy(hosts3, module_tmp, state, {}, hide=False)
+    assert result.ok, result.explain()
+    msg = message(f"alice@{DOMAIN}", "shown@remote.test")
+    submit(server, f"alice@{DOMAIN}", PASSWORD, msg)
+    return wait_in_sink(hosts3[1], msg["Subject"])[0]
+
+
+def test_not_hiding_keeps_the_clients_address(shown: bytes, hosts3: tuple[Host, Host, Host]) -> None:
+    assert f"[{client_address(hosts3)}]" in own_hop(shown)
 
 
 # --- relay host ------------------------------------------------------------------------------------

@@ -93,6 +93,7 @@ def _with(path: str, value: Any) -> dict[str, Any]:
         ("dns_dmarc_policy", "maybe", "dns_dmarc_policy"),
         ("tls_mode", "magic", "tls_mode"),
         ("postfixadmin_password_scheme", "MD5", "postfixadmin_password_scheme"),
+        ("postfix_hide_submission_client", "yes", "postfix_hide_submission_client"),
     ],
 )
 def test_bad_value_is_named_by_its_key(path: str, value: Any, key: str) -> None:

@@ -9,8 +9,10 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from deploys.dovecot import SPECIAL_USE_FOLDERS
 from deploys.settings import defaults
 from deploys.templating import TEMPLATES, header
+from deploys.webmail import special_use_folders
 from mailforge.settings import load_settings
 
 SETTINGS = load_settings(
@@ -42,6 +44,7 @@ WEB_CONTEXT: dict[str, object] = {
     "max_requests": 500,
     "php_admin": [("upload_max_filesize", "25M")],
     "cafile": SETTINGS.tls.ca_file,
+    "special_use": special_use_folders(),
 }
 # Keys the firewall and fail2ban templates read, as deploys/firewall.py and deploys/fail2ban.py pass them.
 SECURITY_CONTEXT: dict[str, object] = {
@@ -76,6 +79,7 @@ def render(name: str, **context: object) -> str:
         entries=[("example.org", "mail", "/etc/opendkim/keys/example.org/mail.private")],
         socket="local:/var/spool/postfix/opendkim/opendkim.sock",
         relay=SETTINGS.postfix.relay,
+        folders=SPECIAL_USE_FOLDERS,
         **{**WEB_CONTEXT, **SECURITY_CONTEXT, **CRL_CONTEXT, **context},
     )
 
