@@ -209,13 +209,14 @@ def before(src: Host, src_inventory: Path, module_tmp: Path) -> tuple[Snapshot, 
             # IMAP SEARCH matches substrings; "mailforge e2e <uuid>" is the ASCII start of every subject.
             subject = " ".join(str(msg["Subject"]).split()[:3])
             assert fetch(server, reader, passwords[reader], subject) is not None, (reader, subject)
-    # A folder holding a copy of a message (Dovecot hard-links it), and flags, as a mail client leaves them.
+    # A folder of the user's own holding a copy of a message (Dovecot hard-links it), and flags, as a mail
+    # client leaves them (Archive and the other special-use folders exist from the first login).
     with imaplib.IMAP4_SSL(server.address, 993, ssl_context=server.tls(), timeout=30) as imap:
         imap.login("alice@example.test", passwords["alice@example.test"])
-        imap.create("Archive")
+        assert imap.create("Projects")[0] == "OK"
         imap.select("INBOX")
         imap.store("1", "+FLAGS", "(\\Seen \\Flagged)")
-        imap.copy("2", "Archive")
+        assert imap.copy("2", "Projects")[0] == "OK"
     return snapshot(src, server, passwords), passwords
 
 
@@ -374,7 +375,7 @@ def test_every_message_restored_with_uids_and_flags(
 
 def test_messages_were_there_to_restore(before: tuple[Snapshot, dict[str, str]]) -> None:
     counts = {m: sum(len(f[1]) for f in before[0].mailboxes[m].values()) for m in MAILBOXES}
-    # alice: own, info@, team@, catch-all, and the copy in Archive; bob: team@, alias domain, the attachment.
+    # alice: own, info@, team@, catch-all, and the copy in Projects; bob: team@, alias domain, the attachment.
     assert counts == {"alice@example.test": 5, "bob@example.test": 3, "carol@example.test": 2}
 
 
