@@ -13,7 +13,7 @@ bootstrap:
 	@scripts/bootstrap.sh
 
 demo: bootstrap
-	$(PY) -m mailforge.demo
+	$(PY) -m lab.demo
 
 demo-down: bootstrap
 	-$(VENV)/bin/mailforge testhost down demo

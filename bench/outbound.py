@@ -20,8 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from lab import peers  # noqa: E402
 from mailforge.provision import run_deploy, write_inventory  # noqa: E402
-from mailforge.testhost import SMTP_SINK, Host, StateDir, hosts  # noqa: E402
+from mailforge.testhost import Host, StateDir, hosts  # noqa: E402
 from tests.e2e.mail import Server, message, smtp  # noqa: E402
 
 PASSWORD_ENV, PASSWORD = "MAILFORGE_BENCH_PASSWORD", "Bench-Outbound-2026!"
@@ -30,7 +31,7 @@ SINK = "/var/lib/sink"
 
 def setup(state: StateDir, tmp: Path) -> tuple[Host, Host, Server]:
     server, mx = hosts.up("bo-srv", state=state), hosts.up("bo-mx", state=state)
-    mx.start_script(SMTP_SINK, "sink", SINK)
+    peers.start(mx, peers.SMTP_SINK, "sink", SINK, listens_on=25)
     data = {
         "mail_hostname": "mail.bench.test",
         "mail_domains": [

@@ -4,13 +4,8 @@ A test host is a Debian 12 root filesystem booted by ``systemd-nspawn`` with rea
 its own network namespace, reachable from this machine at ``10.213.N.2`` over a veth pair.
 """
 
-from pathlib import Path
-
 from mailforge.testhost.errors import TesthostError
 from mailforge.testhost.hosts import Host, down, down_all, list_hosts, up
 from mailforge.testhost.state import StateDir
 
-# A plain SMTP receiver storing raw messages, run on a test host acting as a remote MX (tests, demo, bench).
-SMTP_SINK = Path(__file__).with_name("smtp_sink.py")
-
-__all__ = ["SMTP_SINK", "Host", "StateDir", "TesthostError", "down", "down_all", "list_hosts", "up"]
+__all__ = ["Host", "StateDir", "TesthostError", "down", "down_all", "list_hosts", "up"]

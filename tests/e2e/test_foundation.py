@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mailforge import demo
+from lab import demo, peers
 from mailforge.dns.zonefiles import BUILD_DNS, zone_path
 from mailforge.provision import ROOT, DeployResult, run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir, hosts, network
@@ -192,7 +192,7 @@ def outside() -> Iterator[str]:
             "exec",
             OUTSIDE_NETNS,
             "python3",
-            str(Path(__file__).with_name("tcp_listener.py")),
+            str(peers.TCP_LISTENER),
             "25",
             "53",
             "80",

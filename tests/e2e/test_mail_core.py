@@ -20,8 +20,9 @@ from typing import Any
 
 import pytest
 
+from lab import peers
 from mailforge.provision import DeployResult, run_deploy, write_inventory
-from mailforge.testhost import SMTP_SINK, Host, StateDir
+from mailforge.testhost import Host, StateDir
 from mailforge.testhost.network import gateway
 from tests.e2e.conftest import infra
 from tests.e2e.mail import (
@@ -74,7 +75,7 @@ def inventory_for(hosts_pair: tuple[Host, Host], module_tmp: Path, state: StateD
 @pytest.fixture(scope="module")
 def deployed(hosts_pair: tuple[Host, Host], inventory_for, env: dict[str, str]) -> DeployResult:  # type: ignore[no-untyped-def]
     mx = hosts_pair[1]
-    mx.start_script(SMTP_SINK, "sink", SINK)
+    peers.start(mx, peers.SMTP_SINK, "sink", SINK, listens_on=25)
     result = run_deploy(inventory_for(server_data(mx)), env=env)
     assert result.ok, result.explain()
     return result

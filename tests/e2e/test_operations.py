@@ -1,7 +1,7 @@
 """Issue 7: tracing real mail and fixing the real queue on a provisioned server.
 
 "ops" is deployed once for the module. "ops-mx" plays the remote world: on port 25 a receiver that refuses
-``nouser*`` recipients with 5.1.1 and ``dmarc*`` ones with 5.7.26 (smtp_bouncer.py); nothing listens on
+``nouser*`` recipients with 5.1.1 and ``dmarc*`` ones with 5.7.26 (lab.peers.SMTP_BOUNCER); nothing listens on
 its port 2525. Static routes (``postfix_transport_maps``) send remote.test to the receiver and down.test
 to the closed port, so mail for down.test stays deferred ("Connection refused") in the real queue.
 
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from lab import peers
 from mailforge.logs import Outcome, Trace, summarize_lines, trace
 from mailforge.provision import run_deploy, write_inventory
 from mailforge.queue import Filter, Queue, QueueEntry, SshRunner, plan
@@ -61,7 +62,7 @@ def hosts_pair(make_host: Callable[..., Host]) -> tuple[Host, Host]:
 def ops(hosts_pair: tuple[Host, Host], module_tmp: Path, state: StateDir) -> Host:
     """The deployed server."""
     core, mx = hosts_pair
-    mx.start_script(Path(__file__).with_name("smtp_bouncer.py"), "bouncer", "25")
+    peers.start(mx, peers.SMTP_BOUNCER, "bouncer", "25", listens_on=25)
     routes = {"remote.test": f"smtp:[{mx.address}]:25", "down.test": f"smtp:[{mx.address}]:{CLOSED_PORT}"}
     inventory = write_inventory(
         module_tmp / "ops_inventory.py", [(core.name, core.address, server_data(FQDN, routes))], state.ssh_key

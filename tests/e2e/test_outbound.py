@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from lab import peers
 from mailforge import authcheck
 from mailforge.dns.zonefiles import zone_path
 from mailforge.provision import DeployResult, run_deploy, write_inventory
-from mailforge.testhost import SMTP_SINK, Host, StateDir
+from mailforge.testhost import Host, StateDir
 from mailforge.testhost.network import gateway
 from tests.dns.knot import Knot, free_port
 from tests.e2e.mail import Server, message, server_of, submit
@@ -83,7 +84,7 @@ def deploy(hosts3: tuple[Host, Host, Host], tmp: Path, state: StateDir, env: dic
 
 @pytest.fixture(scope="module")
 def deployed(hosts3: tuple[Host, Host, Host], module_tmp: Path, state: StateDir) -> DeployResult:
-    hosts3[1].start_script(SMTP_SINK, "sink", SINK)
+    peers.start(hosts3[1], peers.SMTP_SINK, "sink", SINK, listens_on=25)
     result = deploy(hosts3, module_tmp, state, {})
     assert result.ok, result.explain()
     return result
@@ -319,12 +320,12 @@ def test_not_hiding_keeps_the_clients_address(shown: bytes, hosts3: tuple[Host, 
 @pytest.fixture(scope="module")
 def smarthost(hosts3: tuple[Host, Host, Host]) -> Host:
     relay, mx = hosts3[2], hosts3[1]
-    relay.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd openssl")
+    peers.install(relay, ("openssl",))
     relay.run(
         "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=relay.example.test "
         "-keyout /root/relay.key -out /root/relay.crt 2>/dev/null"
     )
-    relay.start_script(Path(__file__).with_name("smtp_relay.py"), "relay", RELAY_USER, f"'{RELAY_PASSWORD}'",
+    peers.start(relay, peers.SMTP_RELAY, "relay", RELAY_USER, f"'{RELAY_PASSWORD}'",
                  mx.address, "/root/relay.crt", "/root/relay.key", RELAY_LOG)  # fmt: skip
     deadline = time.monotonic() + 30
     while relay.run(f"grep -q listening {RELAY_LOG}", check=False).returncode != 0:

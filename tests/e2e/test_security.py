@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from deploys.fail2ban import BANNED_PORTS
+from lab import peers
 from mailforge.provision import DeployResult, run_deploy, write_inventory
 from mailforge.settings import FIREWALL_PORTS
 from mailforge.testhost import Host, StateDir
@@ -33,7 +34,6 @@ EXTRA_PORT = 12340
 DECOYS = [24, 4190, 8891, 9000, 10023, 11211]
 MAXRETRY = 3
 ATTACKER = Path(__file__).with_name("attacker.py")
-LISTENER = Path(__file__).with_name("tcp_listener.py")
 
 
 def sec_data() -> dict[str, Any]:
@@ -65,7 +65,7 @@ def inventory(sec: Host, module_tmp: Path, state: StateDir) -> Path:
 def deployed(inventory: Path, sec: Host) -> DeployResult:
     result = run_deploy(inventory, env=DEPLOY_ENV)
     assert result.ok, result.explain()
-    sec.start_script(LISTENER, "decoys", *map(str, [*DECOYS, EXTRA_PORT]))
+    peers.start(sec, peers.TCP_LISTENER, "decoys", *map(str, [*DECOYS, EXTRA_PORT]))
     return result
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mailforge.demo import ROOT, Hint, hints, write_private_json
+from lab.demo import ROOT, Hint, hints, write_private_json
 
 DEMO_JSON = ROOT / "build" / "demo.json"
 HINTS = hints(

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
+from lab import peers
 from mailforge import authcheck
 from mailforge.dns.zonefiles import zone_path
 from mailforge.provision import ROOT, run_deploy
 from mailforge.settings import Settings, load_settings
-from mailforge.testhost import SMTP_SINK, StateDir, TesthostError, hosts
+from mailforge.testhost import StateDir, TesthostError, hosts
 
 NAME, MX = "demo", "demo-mx"
 # Fixed addresses, because group_data/testhost.py publishes them (mail_ipv4, the route to remote.test).
@@ -122,7 +123,7 @@ def ensure_host(state: StateDir, name: str, index: int) -> hosts.Host:
 
 def start_receiver(mx: hosts.Host) -> None:
     if mx.run("systemctl is-active sink", check=False).stdout.strip() != "active":
-        mx.start_script(SMTP_SINK, "sink", SINK)
+        peers.start(mx, peers.SMTP_SINK, "sink", SINK, listens_on=25)
 
 
 def receiver_verdict(host: hosts.Host, mx: hosts.Host, password: str, ca: Path) -> str:
