@@ -4,7 +4,7 @@ Layout::
 
     <root>/lock                 flock() taken by up/down so concurrent runs allocate indexes safely
     <root>/ssh/id_ed25519       the project's keypair, authorised on every test host
-    <root>/images/base-<h>.tar  cached base images, keyed on a hash of their recipe
+    <root>/images/base-<release>-<h>.tar  cached base images, one per release and hash of its recipe
     <root>/hosts/<name>/        host.json, rootfs/, console.log
 """
 
@@ -38,6 +38,9 @@ class HostRecord:
     netns: str
     veth: str
     created: float
+    # Written by versions before releases were a choice lack these two: those hosts are bookworm ones.
+    release: str = "bookworm"  # the codename in mailforge/releases.py
+    image: str = ""  # the base image's file name in <root>/images: what its root filesystem is made of
 
     @property
     def fqdn(self) -> str:
