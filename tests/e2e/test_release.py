@@ -116,3 +116,11 @@ def test_deploy_refusal_installs_or_removes_no_package(refused: tuple[DeployResu
 def test_deploy_refusal_changes_no_file(trixie: Host, refused: object) -> None:
     changed = trixie.run(f"find {WATCHED} -xdev -newer /root/.before-deploy").stdout
     assert changed.split() == []
+
+
+def test_deploy_refusal_lists_inventory_problems_too(trixie: Host, state: StateDir, module_tmp: Path) -> None:
+    """One run names every problem: the release, and bad data in the same inventory."""
+    bad = {**DATA, "mail_hostname": "not a host name"}
+    inventory = write_inventory(module_tmp / "bad_inventory.py", [(NAME, trixie.address, bad)], state.ssh_key)
+    output = run_deploy(inventory, timeout=600).output
+    assert "mail_hostname: 'not a host name'" in output and "Dovecot 2.4" in output, output
