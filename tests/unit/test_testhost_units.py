@@ -3,6 +3,8 @@ what a new image replaces, uptime display."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -11,7 +13,8 @@ import pytest
 from mailforge import releases
 from mailforge.testhost import StateDir, hosts, image
 from mailforge.testhost.cli import _format_uptime
-from mailforge.testhost.errors import TesthostError as HostError  # "Test..." names look like test classes
+from mailforge.testhost.errors import TesthostError as HostError
+from mailforge.testhost.state import FIRST_FIELDS, HostRecord  # "Test..." names look like test classes
 
 SOURCES = """\
 Types: deb
@@ -193,3 +196,36 @@ def test_a_printed_command_names_the_console_script_and_the_state_dir(root: str,
 def test_the_printed_console_script_exists() -> None:
     program = StateDir("/var/lib/mailforge").command("list").split()[0]
     assert Path(program).is_absolute() and Path(program).is_file()
+
+
+# --- host.json: readable by older checkouts sharing the state directory ---------------------------------
+
+RECORD = HostRecord(
+    "rel-a", 7, "10.213.7.2", "10.213.7.1", "mf-rel-a", "mf-rel-a", 0.0, release="trixie", image="base-trixie-x.tar"
+)
+
+
+def test_a_record_reads_back_with_its_release(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    state.write_record(RECORD)
+    assert state.read_record("rel-a") == RECORD
+
+
+def test_host_json_holds_only_the_fields_every_version_reads(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    state.write_record(RECORD)
+    assert sorted(json.loads((state.host_dir("rel-a") / "host.json").read_text())) == sorted(FIRST_FIELDS)
+
+
+def test_a_record_made_before_releases_reads_as_bookworm(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    state.write_record(RECORD)
+    (state.host_dir("rel-a") / "release.json").unlink()
+    assert state.read_record("rel-a") == dataclasses.replace(RECORD, release="bookworm", image="")
+
+
+def test_a_record_with_keys_of_a_newer_version_is_read(tmp_path: Path) -> None:
+    state = StateDir(tmp_path)
+    state.write_record(RECORD)
+    (state.host_dir("rel-a") / "release.json").write_text('{"release": "trixie", "image": "", "arch": "arm64"}')
+    assert state.read_record("rel-a") == dataclasses.replace(RECORD, image="")
