@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pyinfra.api import FactBase, QuoteString, StringCommand
 
+from mailforge.releases import parse_os_release
+
 # Shell that prints a random password, generated on the host (it never crosses the network): base64 of 24
 # random bytes plus four digits, because PostfixAdmin's default policy wants at least two digits, which base64
 # alone lacks about 3% of the time.
@@ -52,3 +54,20 @@ class DpkgInterrupted(FactBase[bool]):
 
     def process(self, output: list[str]) -> bool:  # type: ignore[override]
         return any(line.strip() for line in output)
+
+
+class OsRelease(FactBase[dict[str, str]]):
+    """The target's os-release(5) fields ({} where there is none): which Debian release the deploy meets.
+
+    /etc/os-release first, /usr/lib/os-release as the standard's fallback. Not pyinfra's LinuxDistribution:
+    that reads every /etc/*-release through the `distro` library; this is the one file, parsed by
+    mailforge/releases.py, whose table decides what is supported.
+    """
+
+    default = dict
+
+    def command(self) -> StringCommand:  # type: ignore[override]
+        return StringCommand("cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null || true")
+
+    def process(self, output: list[str]) -> dict[str, str]:  # type: ignore[override]
+        return parse_os_release("\n".join(output))

@@ -22,6 +22,8 @@ from deploys import (
     tls,
     webmail,
 )
+from deploys.facts import OsRelease
+from mailforge import releases
 from mailforge.settings import Settings, SettingsError, load_settings
 
 WEB = (nginx_php, certbot, postfixadmin_ui, webmail)
@@ -37,8 +39,19 @@ def defaults() -> dict[str, Any]:
 
 
 def settings_for(host: Any) -> Settings:
-    """Validate; on bad data raise pyinfra's own error so the run stops before any operation executes."""
+    """Read the target's release (once: every component takes it from the settings) and validate the data;
+    on an unsupported release or bad data raise pyinfra's own error, naming every problem, so the run stops
+    before any operation executes."""
+    problems = []
     try:
-        return load_settings(host.data.dict(), defaults(), host=host.name)
+        release = releases.for_deploy(host.get_fact(OsRelease), host.name)
+    except releases.UnsupportedRelease as exc:
+        problems.append(str(exc))
+        release = releases.DEPLOY_DEFAULT  # the data is still checked, so one run lists every problem
+    try:
+        settings = load_settings(host.data.dict(), defaults(), host=host.name, release=release)
     except SettingsError as exc:
-        raise PyinfraError(str(exc)) from None
+        problems.append(str(exc))
+    if problems:
+        raise PyinfraError("\n".join(problems))
+    return settings

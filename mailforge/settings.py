@@ -16,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mailforge import releases
 from mailforge.dns.inputs import DomainDnsInputs, MailDnsInputs
+from mailforge.releases import Release
 from mailforge.tls_policy import ALLOWED_CIPHERS, ALLOWED_CURVES, PROTOCOLS, TlsPolicy
 
 # RFC 1123 host labels; a mail hostname must be fully qualified (RFC 5321 section 4.1.2: HELO takes a FQDN).
@@ -240,6 +242,9 @@ class Settings:
     web: WebSettings
     firewall: FirewallSettings
     fail2ban: Fail2banSettings
+    # The target's Debian release, read once from its /etc/os-release (deploys/settings.py): package names
+    # and template trees are chosen from it (DESIGN.md section 3).
+    release: Release = releases.DEPLOY_DEFAULT
 
     @property
     def mailboxes(self) -> tuple[Mailbox, ...]:
@@ -762,8 +767,13 @@ def load_settings(
     defaults: Mapping[str, Any],
     host: str | None = None,
     environ: Mapping[str, str] | None = None,
+    release: Release = releases.DEPLOY_DEFAULT,
 ) -> Settings:
-    """Validate one host's data (over the components' DEFAULTS) into Settings, or raise SettingsError."""
+    """Validate one host's data (over the components' DEFAULTS) into Settings, or raise SettingsError.
+
+    `release`: the target's, found by the deploy; uses without a target (the demo's zones, backups' settings
+    fingerprint, tests of templates) take the default.
+    """
     read = _Reader(data, defaults, os.environ if environ is None else environ)
     hostname = read.fqdn("mail_hostname", "mail.example.org")
     timezone = read.string("mail_timezone", "UTC")
@@ -857,4 +867,5 @@ def load_settings(
         web=web,
         firewall=firewall,
         fail2ban=fail2ban,
+        release=release,
     )

@@ -95,6 +95,9 @@ def settings_fingerprint(settings: Any) -> str:
     Two inventories that deploy the same server hash the same, whatever their SSH details or layout; any
     declared domain, mailbox, alias, host name or component setting changes the hash."""
     data = _without_secrets(dataclasses.asdict(settings))
+    # The target's Debian release is found on the host, not declared: a backup restores onto the same
+    # server rebuilt on the next release, and archives written before releases were read keep their hash.
+    data.pop("release", None)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -1,7 +1,8 @@
 """Disposable systemd-nspawn test hosts (DESIGN.md section 4).
 
-A test host is a Debian 12 root filesystem booted by ``systemd-nspawn`` with real systemd as PID 1, inside
-its own network namespace, reachable from this machine at ``10.213.N.2`` over a veth pair.
+A test host is a Debian root filesystem (of a release in mailforge/releases.py, Debian 12 by default) booted
+by ``systemd-nspawn`` with real systemd as PID 1, inside its own network namespace, reachable from this
+machine at ``10.213.N.2`` over a veth pair.
 """
 
 from mailforge.testhost.errors import TesthostError

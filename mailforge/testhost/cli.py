@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from mailforge import releases
 from mailforge.testhost import hosts
 from mailforge.testhost.errors import TesthostError
 from mailforge.testhost.state import StateDir
@@ -24,6 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p_up = verbs.add_parser("up", parents=[common], help="create and boot a host; prints its address when SSH answers")
     p_up.add_argument("name", help="2-12 characters: a-z, 0-9, '-'")
     p_up.add_argument("--index", type=int, help="N in the address 10.213.N.2 (default: first free)")
+    # Checked by hosts.up, not argparse `choices`: a refusal is one line, like every other.
+    p_up.add_argument(
+        "--release",
+        default=releases.TEST_HOST_DEFAULT,
+        help=f"the Debian release it runs: {releases.known()} (default: {releases.TEST_HOST_DEFAULT})",
+    )
     p_up.set_defaults(func=_up)
 
     p_down = verbs.add_parser("down", parents=[common], help="stop a host and delete everything it made")
@@ -32,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     target.add_argument("--all", action="store_true", help="every host, and any leftovers of killed runs")
     p_down.set_defaults(func=_down)
 
-    p_list = verbs.add_parser("list", parents=[common], help="name, address, state, uptime")
+    p_list = verbs.add_parser("list", parents=[common], help="name, address, state, uptime, release")
     p_list.set_defaults(func=_list)
 
     p_ssh = verbs.add_parser("ssh", parents=[common], help="log in to a host, or run a command on it")
@@ -62,8 +69,10 @@ def _guard(func):  # type: ignore[no-untyped-def]
 @_guard
 def _up(args: argparse.Namespace) -> int:
     state = StateDir(args.state_dir)
-    host = hosts.up(args.name, index=args.index, state=state, log=lambda m: print(m, file=sys.stderr))
-    print(f"{host.name} {host.address} up; log in with: {state.command('ssh ' + host.name)}")
+    host = hosts.up(
+        args.name, release=args.release, index=args.index, state=state, log=lambda m: print(m, file=sys.stderr)
+    )
+    print(f"{host.name} {host.address} up ({host.release}); log in with: {state.command('ssh ' + host.name)}")
     return 0
 
 
@@ -92,9 +101,13 @@ def _format_uptime(seconds: float | None) -> str:
 
 @_guard
 def _list(args: argparse.Namespace) -> int:
-    rows = [("NAME", "ADDRESS", "STATE", "UPTIME")]
-    rows += [(h.name, h.address, h.state, _format_uptime(h.uptime)) for h in hosts.list_hosts(StateDir(args.state_dir))]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    # RELEASE last: scripts that read the first four columns keep working.
+    rows = [("NAME", "ADDRESS", "STATE", "UPTIME", "RELEASE")]
+    rows += [
+        (h.name, h.address, h.state, _format_uptime(h.uptime), h.release if h.state != "incomplete" else "-")
+        for h in hosts.list_hosts(StateDir(args.state_dir))
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailforge import releases
 from mailforge.testhost import image, network, processes
 from mailforge.testhost.errors import TesthostError
 from mailforge.testhost.state import HostRecord, StateDir
@@ -44,6 +46,7 @@ class Host:
     state: str = "running"
     uptime: float | None = None
     index: int = 0
+    release: str = releases.TEST_HOST_DEFAULT
 
     @property
     def fqdn(self) -> str:
@@ -145,7 +148,7 @@ def list_hosts(state: StateDir | None = None) -> list[Host]:
             hosts.append(Host(name=name, address="-", ssh_key=state.ssh_key, state="incomplete"))
             continue
         status, uptime = host_state(state, record)
-        hosts.append(Host(record.name, record.address, state.ssh_key, status, uptime, record.index))
+        hosts.append(Host(record.name, record.address, state.ssh_key, status, uptime, record.index, record.release))
     return hosts
 
 
@@ -156,7 +159,7 @@ def get(name: str, state: StateDir | None = None) -> Host:
     if record is None:
         raise TesthostError(f"no test host named {name!r}; see `{state.command('list')}`")
     status, uptime = host_state(state, record)
-    return Host(record.name, record.address, state.ssh_key, status, uptime, record.index)
+    return Host(record.name, record.address, state.ssh_key, status, uptime, record.index, record.release)
 
 
 # --- up --------------------------------------------------------------------------------------------
@@ -176,7 +179,7 @@ def _used_indexes(state: StateDir) -> set[int]:
     return used
 
 
-def _plan(state: StateDir, name: str, index: int | None) -> HostRecord:
+def _plan(state: StateDir, name: str, index: int | None, release: str) -> HostRecord:
     """Check the name and index, creating nothing; called under both locks, before `_reserve`."""
     existing = state.read_record(name) if state.host_dir(name).exists() else None
     if state.host_dir(name).exists():
@@ -219,6 +222,7 @@ def _plan(state: StateDir, name: str, index: int | None) -> HostRecord:
         netns=netns,
         veth=veth,
         created=time.time(),
+        release=release,
     )
     return record
 
@@ -343,33 +347,41 @@ def wait_for_ssh(host: Host, timeout: float = SSH_TIMEOUT, console: Path | None 
 def up(
     name: str,
     *,
+    release: str = releases.TEST_HOST_DEFAULT,
     index: int | None = None,
     state: StateDir | None = None,
     log: Callable[[str], None] = print,
 ) -> Host:
-    """Create and boot a host; on any failure or interrupt, remove what was made and re-raise."""
+    """Create and boot a host of `release` (a codename in mailforge/releases.py); on any failure or
+    interrupt, remove what was made and re-raise."""
     state = state or StateDir()
     check_name(name)
+    try:
+        debian = releases.by_codename(release)
+    except releases.UnknownRelease as exc:
+        raise TesthostError(str(exc)) from None
     check_prerequisites()
     record: HostRecord | None = None
     try:
         # Locks first, then the deferral: Ctrl-C while waiting for another run's lock still works.
         with state.locked(), network.machine_lock(), _sigint_deferred():
-            planned = _plan(state, name, index)
+            planned = _plan(state, name, index, debian.codename)
             # From here on the cleanup below runs: a Ctrl-C that slipped in just before the deferral
             # (Python runs its handler a few instructions late) can land inside `_reserve`.
             record = planned
             _reserve(state, record)
-        with state.locked():  # one debootstrap at a time per state directory
+        with state.locked():
             state.ensure_ssh_key()
-            base = image.ensure_base_image(state, log=log)
+        base = image.ensure_base_image(state, debian, log=log)  # one debootstrap at a time: its own lock
+        record = dataclasses.replace(record, image=base.name)
+        state.write_record(record)
         with network.machine_lock():  # the table, and an image's unpacked tree, are shared machine-wide
             image.ensure_base_tree(base)
             network.ensure_nft_table()
         rootfs = _prepare_rootfs(state, record, base)
         network.create(record.netns, record.veth, record.index)
         _start(state, record, rootfs)
-        host = Host(record.name, record.address, state.ssh_key, "running", 0.0, record.index)
+        host = Host(record.name, record.address, state.ssh_key, "running", 0.0, record.index, record.release)
         wait_for_ssh(host, console=state.host_dir(name) / "console.log")
     except BaseException:
         # Ctrl-C included: leave nothing behind that a later `down --all` would have to find. Only what

@@ -4,13 +4,14 @@ Layout::
 
     <root>/lock                 flock() taken by up/down so concurrent runs allocate indexes safely
     <root>/ssh/id_ed25519       the project's keypair, authorised on every test host
-    <root>/images/base-<h>.tar  cached base images, keyed on a hash of their recipe
-    <root>/hosts/<name>/        host.json, rootfs/, console.log
+    <root>/images/base-<release>-<h>.tar  cached base images, one per release and hash of its recipe
+    <root>/hosts/<name>/        host.json, release.json, rootfs/, console.log
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
@@ -38,10 +39,19 @@ class HostRecord:
     netns: str
     veth: str
     created: float
+    # In release.json (FIRST_FIELDS says why); hosts made before releases were a choice have none: bookworm.
+    release: str = "bookworm"  # the codename in mailforge/releases.py
+    image: str = ""  # the base image's file name in <root>/images: what its root filesystem is made of
 
     @property
     def fqdn(self) -> str:
         return f"{self.name}.example.test"
+
+
+# host.json holds exactly these: older mailforge checkouts sharing this state directory read it as
+# HostRecord(**json) and call any other key corruption (their `up` and `list` would fail on every host made
+# here). Fields added later go in release.json beside it.
+FIRST_FIELDS = ("name", "index", "address", "gateway", "netns", "veth", "created")
 
 
 class StateDir:
@@ -108,19 +118,31 @@ class StateDir:
         return self.ssh_key
 
     def write_record(self, record: HostRecord) -> None:
-        path = self.host_dir(record.name) / "host.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(record), indent=2) + "\n")
-        tmp.replace(path)
+        """host.json, and beside it release.json (see FIRST_FIELDS), each replaced atomically."""
+        fields = asdict(record)
+        later = {key: value for key, value in fields.items() if key not in FIRST_FIELDS}
+        first = {key: value for key, value in fields.items() if key in FIRST_FIELDS}
+        host_dir = self.host_dir(record.name)
+        host_dir.mkdir(parents=True, exist_ok=True)
+        # host.json last: it is what makes a host exist for readers (`read_record`).
+        for path, content in ((host_dir / "release.json", later), (host_dir / "host.json", first)):
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(content, indent=2) + "\n")
+            tmp.replace(path)
 
     def read_record(self, name: str) -> HostRecord | None:
         path = self.host_dir(name) / "host.json"
         try:
-            return HostRecord(**json.loads(path.read_text()))
+            fields = json.loads(path.read_text())
+            later = path.with_name("release.json")
+            if later.exists():  # absent for hosts made before releases: those are bookworm ones
+                fields.update(json.loads(later.read_text()))
+            # Keys a newer version added are not this version's business: read what it knows.
+            known = {f.name for f in dataclasses.fields(HostRecord)}
+            return HostRecord(**{key: value for key, value in fields.items() if key in known})
         except FileNotFoundError:
             return None
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, AttributeError) as exc:
             raise TesthostError(f"{path} is corrupt ({exc}); remove it with `{self.command('down ' + name)}`") from exc
 
     def names(self) -> list[str]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import testinfra
 
+from mailforge import releases
 from mailforge.testhost import Host, StateDir, TesthostError, hosts
 
 pytestmark = pytest.mark.e2e
@@ -50,11 +51,11 @@ def make_host(state: StateDir) -> Iterator[Callable[..., Host]]:
     """Create test hosts for one module; every one of them is removed when the module ends."""
     created: list[str] = []
 
-    def _make(name: str, index: int | None = None) -> Host:
+    def _make(name: str, index: int | None = None, *, release: str = releases.TEST_HOST_DEFAULT) -> Host:
         # A host of this name left by a killed earlier run would make `up` refuse: clear it first.
         hosts.down(name, state=state)
         created.append(name)
-        return hosts.up(name, index=index, state=state, log=lambda _m: None)
+        return hosts.up(name, release=release, index=index, state=state, log=lambda _m: None)
 
     yield _make
     errors = []

@@ -1,4 +1,4 @@
-"""Issue 2: `mailforge testhost` on bad input and faults, through the real CLI as operators run it.
+"""Issues 2 and 16: `mailforge testhost` on bad input and faults, through the real CLI as operators run it.
 
 Each refusal is one line on stderr, a non-zero exit, no traceback, and leaves every other host as it was.
 This module keeps its hosts in its own state directory, so its `down --all` runs cannot reach the hosts
@@ -27,8 +27,7 @@ NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
 def cli_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
     """A state directory of this module's own, sharing the cached base image (no second debootstrap)."""
     shared = StateDir()
-    with shared.locked():
-        base = image.ensure_base_image(shared, log=lambda _m: None)
+    base = image.ensure_base_image(shared, log=lambda _m: None)  # the default release's
     state = StateDir(tmp_path_factory.mktemp("cli-state"))
     state.images_dir.mkdir(parents=True)
     (state.images_dir / base.name).symlink_to(base)
@@ -198,6 +197,18 @@ def test_up_refuses_an_index_out_of_range(cli_state: StateDir, index: str) -> No
     result = mailforge(cli_state, "up", "cli-c", "--index", index)
     assert_refused(result, "--index must be between 1 and 254")
     assert leftovers(cli_state, "cli-c") == []
+
+
+def test_up_refuses_an_unknown_release(cli_state: StateDir) -> None:
+    result = mailforge(cli_state, "up", "cli-c", "--release", "sid")
+    assert_refused(result, "unknown release 'sid'; known: bookworm, trixie")
+    assert leftovers(cli_state, "cli-c") == []
+
+
+def test_list_shows_a_hosts_release(cli_state: StateDir, bystander: Host) -> None:
+    result = mailforge(cli_state, "list")
+    rows = {line.split()[0]: line.split()[-1] for line in result.stdout.splitlines()[1:]}
+    assert rows[bystander.name] == "bookworm", result.stdout + result.stderr
 
 
 def test_down_refuses_an_unknown_host(cli_state: StateDir) -> None:

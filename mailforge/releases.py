@@ -1,0 +1,114 @@
+"""The Debian releases mailforge knows: ONE table of what differs between them (DESIGN.md section 3).
+
+Test hosts build their base image from it (`mailforge testhost up --release`), and the deploy reads the
+target's /etc/os-release once and refuses, before any operation, a release the table does not support.
+Another release is one more entry here. Pure code: no pyinfra import.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Release:
+    codename: str  # the suite name debootstrap and apt know, and VERSION_CODENAME in /etc/os-release
+    version: str  # VERSION_ID in /etc/os-release
+    # The keyring debian-archive-keyring installs on that release, named by Signed-By in apt sources.
+    # https://wiki.debian.org/DebianRepository/UseThirdParty#Sources.list_entry
+    keyring: str
+    # None: the deploy supports this release. Otherwise why not yet: shown when a run refuses it.
+    not_supported_because: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"Debian {self.version} ({self.codename})"
+
+    @property
+    def supported(self) -> bool:
+        return self.not_supported_because is None
+
+
+RELEASES: tuple[Release, ...] = (
+    Release("bookworm", "12", "/usr/share/keyrings/debian-archive-keyring.gpg"),
+    # trixie's debian-archive-keyring (2025.1) ships its keyrings as .pgp (the .gpg names are links to them).
+    Release(
+        "trixie",
+        "13",
+        "/usr/share/keyrings/debian-archive-keyring.pgp",
+        not_supported_because="Dovecot 2.4 configuration not yet written (issue 16)",
+    ),
+)
+BY_CODENAME: dict[str, Release] = {release.codename: release for release in RELEASES}
+# What `mailforge testhost up` boots without --release: the release the whole suite passes on.
+TEST_HOST_DEFAULT = "bookworm"
+# The release assumed where no target is read (settings loaded on the control machine alone).
+DEPLOY_DEFAULT = BY_CODENAME["bookworm"]
+
+
+class UnknownRelease(ValueError):
+    pass
+
+
+class UnsupportedRelease(ValueError):
+    pass
+
+
+def known() -> str:
+    return ", ".join(BY_CODENAME)
+
+
+def by_codename(codename: str) -> Release:
+    try:
+        return BY_CODENAME[codename]
+    except KeyError:
+        raise UnknownRelease(f"unknown release {codename!r}; known: {known()}") from None
+
+
+def supported_names() -> str:
+    return ", ".join(release.name for release in RELEASES if release.supported)
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """KEY=value lines of os-release(5), values unquoted as a shell would; comments and blanks skipped.
+
+    https://www.freedesktop.org/software/systemd/man/latest/os-release.html
+    """
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if not sep or key.startswith("#") or not key.isidentifier():
+            continue
+        try:
+            words = shlex.split(value)
+        except ValueError:  # an unbalanced quote: take the text as it stands rather than fail on a comment
+            words = [value.strip("\"'")]
+        fields[key] = " ".join(words)
+    return fields
+
+
+def describe(os_release: Mapping[str, str]) -> str:
+    """How the target calls itself, for messages: "Debian GNU/Linux 13 (trixie)", "Ubuntu 24.04.1 LTS"."""
+    if not os_release:
+        return "a system without /etc/os-release"
+    return os_release.get("PRETTY_NAME") or " ".join(
+        filter(None, (os_release.get("ID"), os_release.get("VERSION_ID"), os_release.get("VERSION_CODENAME")))
+    )
+
+
+def for_deploy(os_release: Mapping[str, str], host: str | None = None) -> Release:
+    """The table's entry for the target's /etc/os-release, or UnsupportedRelease naming what was found."""
+    where = f"host {host}" if host else "the host"
+    found = describe(os_release)
+    release = BY_CODENAME.get(os_release.get("VERSION_CODENAME", "")) if os_release.get("ID") == "debian" else None
+    if release is None:
+        reason = "a release mailforge does not know"
+    elif release.not_supported_because is not None:
+        reason = f"not supported yet: {release.not_supported_because}"
+    else:
+        return release
+    raise UnsupportedRelease(
+        f"{where} runs {found}, {reason}. Supported: {supported_names()}. Nothing was changed on the host."
+    )
