@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from mailforge.provision import ENTRY, ROOT, DeployResult, run_deploy, write_inventory
+from lab.provision import ENTRY, ROOT, DeployResult, run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir, TesthostError, hosts
 
 sys.path.insert(0, str(ROOT))  # deploys/ is the project's pyinfra code, not an installed package

@@ -347,7 +347,7 @@ def verdicts_checkdmarc(output: str) -> dict[str, tuple[bool, bool, str]]:
 
 
 def inside(args: argparse.Namespace) -> None:
-    from tests.dns.knot import Knot
+    from lab.knot import Knot
 
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     work = Path(tempfile.mkdtemp(prefix="mf-dnsbench-"))

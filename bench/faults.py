@@ -4,7 +4,7 @@ and the time to full recovery.
     .venv/bin/python bench/faults.py [-n 500] [--no-deploy-kill]
 
 "flt-bench" is deployed once; then, one after the other, N messages stream into its port 25 (paced at
-tests/e2e/faults.py's RATE, retried on 4xx and failed connections as a sending MTA does) while a fault is
+lab/faults.py's RATE, retried on 4xx and failed connections as a sending MTA does) while a fault is
 put in place a third of the way in and repaired (the same harness as tests/e2e/test_faults.py):
 
   none (baseline)    no fault: the floor the recovery times are compared with, measured in this run
@@ -35,11 +35,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mailforge.provision import run_deploy, write_inventory  # noqa: E402
+from lab import faults  # noqa: E402
+from lab.faults import KILL_AT  # noqa: E402
+from lab.mail import DEPLOY_ENV, server_data  # noqa: E402
+from lab.provision import run_deploy, write_inventory  # noqa: E402
 from mailforge.testhost import StateDir, TesthostError, hosts  # noqa: E402
-from tests.e2e import faults  # noqa: E402
-from tests.e2e.faults import KILL_AT  # noqa: E402
-from tests.e2e.mail import DEPLOY_ENV, server_data  # noqa: E402
 
 HOST, KILL_HOST = "flt-bench", "flt-bkill"
 

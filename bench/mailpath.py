@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mailforge.provision import run_deploy, write_inventory
+from lab.provision import run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir, TesthostError, hosts
 
 MF_HOST = "bm-mf"

@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lab import peers  # noqa: E402
-from mailforge.provision import run_deploy, write_inventory  # noqa: E402
+from lab.mail import Server, message, smtp  # noqa: E402
+from lab.provision import run_deploy, write_inventory  # noqa: E402
 from mailforge.testhost import Host, StateDir, hosts  # noqa: E402
-from tests.e2e.mail import Server, message, smtp  # noqa: E402
 
 PASSWORD_ENV, PASSWORD = "MAILFORGE_BENCH_PASSWORD", "Bench-Outbound-2026!"
 SINK = "/var/lib/sink"

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mailforge.provision import ROOT, run_deploy, write_inventory
+from lab.provision import ROOT, run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir, hosts
 
 sys.path.insert(0, str(ROOT))

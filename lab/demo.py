@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
-from lab import peers
-from mailforge import authcheck
+from lab import authcheck, peers
+from lab.provision import ROOT, run_deploy
 from mailforge.dns.zonefiles import zone_path
-from mailforge.provision import ROOT, run_deploy
 from mailforge.settings import Settings, load_settings
 from mailforge.testhost import StateDir, TesthostError, hosts
 

@@ -17,6 +17,7 @@ SMTP_SINK = HERE / "smtp_sink.py"  # stores each message raw: DIRECTORY
 SMTP_BOUNCER = HERE / "smtp_bouncer.py"  # refuses nouser* at RCPT (5.1.1), dmarc* after DATA (5.7.26): [PORT]
 SMTP_RELAY = HERE / "smtp_relay.py"  # a smarthost: STARTTLS + AUTH, forwards: USER PASSWORD NEXTHOP CERT KEY LOG
 TCP_LISTENER = HERE / "tcp_listener.py"  # greets each connection with b"hello": PORT...
+ATTACKER = HERE / "attacker.py"  # scans ports and guesses passwords (stdlib only): SUBCOMMAND ARGS...
 # Debian packages a peer needs on the host beyond python3 (in the base image).
 PACKAGES = {SMTP_SINK: ("python3-aiosmtpd",), SMTP_BOUNCER: ("python3-aiosmtpd",), SMTP_RELAY: ("python3-aiosmtpd",)}
 

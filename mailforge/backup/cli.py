@@ -167,7 +167,7 @@ class Inventoried:
 
 def inventory_data(inventory: str, name: str) -> dict[str, Any]:
     """A host's data exactly as the deploy sees it (inventory + group_data/ + --data): pyinfra's own
-    ``debug-inventory --json``, run from the project root like `mailforge.provision.run_deploy`."""
+    ``debug-inventory --json``, run from the project root like `lab.provision.run_deploy`."""
     path = Path(inventory)
     if not path.is_file():
         raise UsageError(f"no inventory file {inventory}")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from lab.knot import Knot, free_port
 from mailforge.dns.auditor import AuditOptions, AuditTarget, audit_many
 from mailforge.dns.client import DnsClient
 from mailforge.dns.findings import Finding
 
-from .knot import Knot, free_port
 from .lab import DBL_ZONE, DNSBL_ZONE, SCENARIOS, SECONDARY_ADDRESS, Keys, build_zones, pem
 
 

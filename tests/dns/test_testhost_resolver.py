@@ -16,10 +16,10 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
+from lab.knot import free_port
 from mailforge.testhost.supervisor import resolver_argv
 
 from .fakedns import FakeDnsServer
-from .knot import free_port
 
 
 def _upstream_answer(request: dns.message.Message, _transport: str) -> dns.message.Message:

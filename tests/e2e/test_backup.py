@@ -31,9 +31,7 @@ from typing import Any
 
 import pytest
 
-from mailforge.provision import DeployResult, run_deploy, write_inventory
-from mailforge.testhost import Host, StateDir, hosts
-from tests.e2e.mail import (
+from lab.mail import (
     DEPLOY_ENV,
     Server,
     fetch,
@@ -44,6 +42,8 @@ from tests.e2e.mail import (
     smtp,
     submit,
 )
+from lab.provision import DeployResult, run_deploy, write_inventory
+from mailforge.testhost import Host, StateDir, hosts
 
 SRC, DST = "bak-src", "bak-dst"
 FQDN = "bak.example.test"

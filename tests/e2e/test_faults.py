@@ -2,7 +2,7 @@
 
 "flt" is deployed once. For each fault, MESSAGES messages with unique Message-IDs stream into port 25 (a
 paced client that retries on 4xx and on failed connections, as a sending MTA does); a third of the way in
-the host is broken, then repaired, and the harness (tests/e2e/faults.py, shared with bench/faults.py)
+the host is broken, then repaired, and the harness (lab/faults.py, shared with bench/faults.py)
 waits until every accepted message is in the mailbox and the queue is empty. Every fault must end with
 each message delivered exactly once, none bounced, nothing damaged, and must have been felt (deferrals or
 4xx replies), or the test proved nothing.
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from mailforge.provision import DeployResult, run_deploy, write_inventory
+from lab import faults
+from lab.mail import ALICE_PASSWORD, DEPLOY_ENV, fetch, message, server_data, server_of, smtp
+from lab.provision import DeployResult, run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir
-from tests.e2e import faults
-from tests.e2e.mail import ALICE_PASSWORD, DEPLOY_ENV, fetch, message, server_data, server_of, smtp
 
 MESSAGES = 500  # per fault, paced at faults.RATE (25/s): about 20 s of mail in flight
 FAULTS = list(faults.FAULTS)

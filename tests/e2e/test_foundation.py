@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from lab import demo, peers
+from lab.provision import ROOT, DeployResult, run_deploy, write_inventory
 from mailforge.dns.zonefiles import BUILD_DNS, zone_path
-from mailforge.provision import ROOT, DeployResult, run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir, hosts, network
 from tests.e2e.conftest import infra
 

@@ -21,11 +21,7 @@ from typing import Any
 import pytest
 
 from lab import peers
-from mailforge.provision import DeployResult, run_deploy, write_inventory
-from mailforge.testhost import Host, StateDir
-from mailforge.testhost.network import gateway
-from tests.e2e.conftest import infra
-from tests.e2e.mail import (
+from lab.mail import (
     DEPLOY_ENV,
     Server,
     fetch,
@@ -35,7 +31,11 @@ from tests.e2e.mail import (
     smtp,
     submit,
 )
-from tests.e2e.mail import server_data as mail_server_data
+from lab.mail import server_data as mail_server_data
+from lab.provision import DeployResult, run_deploy, write_inventory
+from mailforge.testhost import Host, StateDir
+from mailforge.testhost.network import gateway
+from tests.e2e.conftest import infra
 
 SINK = "/var/lib/sink"
 

@@ -25,11 +25,7 @@ from pathlib import Path
 import pytest
 
 from lab import peers
-from mailforge.logs import Outcome, Trace, summarize_lines, trace
-from mailforge.provision import run_deploy, write_inventory
-from mailforge.queue import Filter, Queue, QueueEntry, SshRunner, plan
-from mailforge.testhost import Host, StateDir
-from tests.e2e.mail import (
+from lab.mail import (
     DEPLOY_ENV,
     Server,
     message,
@@ -39,6 +35,10 @@ from tests.e2e.mail import (
     smtp,
     submit,
 )
+from lab.provision import run_deploy, write_inventory
+from mailforge.logs import Outcome, Trace, summarize_lines, trace
+from mailforge.queue import Filter, Queue, QueueEntry, SshRunner, plan
+from mailforge.testhost import Host, StateDir
 
 FQDN = "ops.example.test"
 CLOSED_PORT = 2525  # nothing listens there on ops-mx: connection refused

@@ -21,14 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lab import peers
-from mailforge import authcheck
+from lab import authcheck, peers
+from lab.knot import Knot, free_port
+from lab.mail import Server, message, server_of, submit
+from lab.provision import DeployResult, run_deploy, write_inventory
 from mailforge.dns.zonefiles import zone_path
-from mailforge.provision import DeployResult, run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir
 from mailforge.testhost.network import gateway
-from tests.dns.knot import Knot, free_port
-from tests.e2e.mail import Server, message, server_of, submit
 
 if TYPE_CHECKING:
     from email.message import EmailMessage

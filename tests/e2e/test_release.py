@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mailforge.provision import DeployResult, run_deploy, write_inventory
+from lab.provision import DeployResult, run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir
 
 MAILFORGE = Path(sys.executable).with_name("mailforge")

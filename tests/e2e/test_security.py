@@ -4,7 +4,7 @@
 fail2ban_maxretry; decoy listeners on ports mailforge must never expose (LMTP's 24, ManageSieve's 4190,
 OpenDKIM's 8891, PHP-FPM's 9000, postgrey's 10023, memcached's 11211) listen on every address of it, so
 only the firewall stands between them and the network. "sec-att" is the attacker: it scans every TCP port
-and guesses passwords (tests/e2e/attacker.py, stdlib only). This machine, at the host-side address of
+and guesses passwords (lab/peers/attacker.py, stdlib only). This machine, at the host-side address of
 sec's veth (10.213.N.1), is the legitimate user at another address.
 """
 
@@ -22,18 +22,18 @@ import pytest
 
 from deploys.fail2ban import BANNED_PORTS
 from lab import peers
-from mailforge.provision import DeployResult, run_deploy, write_inventory
+from lab.mail import DEPLOY_ENV, Server, fetch, message, passwords_of, server_of, submit
+from lab.mail import server_data as mail_server_data
+from lab.provision import DeployResult, run_deploy, write_inventory
 from mailforge.settings import FIREWALL_PORTS
 from mailforge.testhost import Host, StateDir
 from tests.e2e.conftest import infra
-from tests.e2e.mail import DEPLOY_ENV, Server, fetch, message, passwords_of, server_of, submit
-from tests.e2e.mail import server_data as mail_server_data
 
 FQDN = "sec.example.test"
 EXTRA_PORT = 12340
 DECOYS = [24, 4190, 8891, 9000, 10023, 11211]
 MAXRETRY = 3
-ATTACKER = Path(__file__).with_name("attacker.py")
+ATTACKER = peers.ATTACKER
 
 
 def sec_data() -> dict[str, Any]:

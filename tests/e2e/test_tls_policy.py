@@ -20,13 +20,13 @@ import pytest
 
 from deploys.settings import defaults
 from deploys.tls import CRL_UNIT, crl_url
-from mailforge.provision import ROOT, DeployResult, run_deploy, write_inventory
+from lab import testssl
+from lab.mail import DEPLOY_ENV, Server, server_of
+from lab.mail import server_data as mail_server_data
+from lab.provision import ROOT, DeployResult, run_deploy, write_inventory
 from mailforge.settings import load_settings
 from mailforge.testhost import Host, StateDir
 from mailforge.tls_policy import TLS13_CIPHERSUITES, TlsPolicy
-from tests.e2e import testssl
-from tests.e2e.mail import DEPLOY_ENV, Server, server_of
-from tests.e2e.mail import server_data as mail_server_data
 
 FQDN = "tlsp.example.test"
 # Every port that serves TLS: STARTTLS protocol for s_client, or None for implicit TLS.

@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
-from mailforge.provision import DeployResult, run_deploy, write_inventory
+from lab.mail import DEPLOY_ENV, PASSWORD_ENV, Server, fetch, message, server_of, smtp
+from lab.mail import server_data as mail_server_data
+from lab.provision import DeployResult, run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir
 from tests.e2e.conftest import infra
-from tests.e2e.mail import DEPLOY_ENV, PASSWORD_ENV, Server, fetch, message, server_of, smtp
-from tests.e2e.mail import server_data as mail_server_data
 
 MAIL_NAME = "web.example.test"
 PFA_NAME = "postfixadmin.example.test"
@@ -490,7 +490,7 @@ def acme(make_host, module_tmp: Path, state: StateDir) -> Iterator[Acme]:  # typ
     import time
     import urllib.request
 
-    from tests.dns.knot import Knot, free_port
+    from lab.knot import Knot, free_port
 
     host = make_host("webacme")
     gateway = host.address.rsplit(".", 1)[0] + ".1"
@@ -644,7 +644,7 @@ def serve_file(path: Path, address: str) -> Iterator[str]:
     import http.server
     import threading
 
-    from tests.dns.knot import free_port
+    from lab.knot import free_port
 
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(path.parent))
     httpd = http.server.ThreadingHTTPServer((address, free_port(address)), handler)

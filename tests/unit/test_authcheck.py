@@ -1,4 +1,4 @@
-"""The receiver-side verdict (mailforge.authcheck) over zone files: dkimpy and pyspf do the checking."""
+"""The receiver-side verdict (lab/authcheck.py) over zone files: dkimpy and pyspf do the checking."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from mailforge import authcheck
+from lab import authcheck
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PRIVATE = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())

@@ -1,4 +1,4 @@
-"""Issue 2: reading pyinfra's closing table (`mailforge.provision.parse_result`).
+"""Issue 2: reading pyinfra's closing table (`lab.provision.parse_result`).
 
 The inputs are real outputs of `pyinfra -y inventories/testhost.py deploys/mailserver.py --limit cli-p`
 against a test host: the first deploy, the second one (which must change nothing), and a run that failed
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mailforge.provision import DeployResult, parse_result
+from lab.provision import DeployResult, parse_result
 
 DATA = Path(__file__).parent / "data" / "pyinfra"
 

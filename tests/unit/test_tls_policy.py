@@ -15,9 +15,9 @@ import pytest
 
 from deploys.settings import defaults
 from deploys.templating import TEMPLATES, header
+from lab.testssl import WEAK_CATEGORIES, Finding, serious
 from mailforge.settings import SettingsError, TlsSettings, load_settings
 from mailforge.tls_policy import ALLOWED_CIPHERS, FALLBACK_CIPHERS, INTERMEDIATE_CIPHERS, TlsPolicy
-from tests.e2e.testssl import WEAK_CATEGORIES, Finding, serious
 
 DATA: dict[str, Any] = {
     "mail_hostname": "mail.example.org",
@@ -223,7 +223,7 @@ def test_tls_1_3_only_needs_no_suite_for_the_certificate_key() -> None:
     assert policy.protocols == ("TLSv1.3",)
 
 
-# --- the testssl verdict (tests/e2e/testssl.py)
+# --- the testssl verdict (lab/testssl.py)
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from pathlib import Path
 
-from mailforge.provision import ENTRY, ROOT, DeployResult, run_deploy
+from lab.provision import ENTRY, ROOT, DeployResult, run_deploy
 from mailforge.testhost import Host, TesthostError
 from mailforge.testhost.hosts import wait_for_ssh
 
