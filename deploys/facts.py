@@ -52,3 +52,20 @@ class DpkgInterrupted(FactBase[bool]):
 
     def process(self, output: list[str]) -> bool:  # type: ignore[override]
         return any(line.strip() for line in output)
+
+
+class MachineSize(FactBase[tuple[int, int]]):
+    """(CPUs this host may run on, memory in MB): nproc honours the CPU affinity a container or VM gives it;
+    memory is MemTotal, or the cgroup's memory.max where that is lower."""
+
+    def command(self) -> str:  # type: ignore[override]
+        return (
+            "nproc; awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo;"
+            " cat /sys/fs/cgroup/memory.max 2>/dev/null || true"
+        )
+
+    def process(self, output: list[str]) -> tuple[int, int]:  # type: ignore[override]
+        cpus, memory = int(output[0]), int(output[1])
+        if len(output) > 2 and output[2].strip().isdigit():
+            memory = min(memory, int(output[2]) // 1048576)
+        return cpus, memory

@@ -22,7 +22,8 @@ from deploys import (
     tls,
     webmail,
 )
-from mailforge.settings import Settings, SettingsError, load_settings
+from deploys.facts import MachineSize
+from mailforge.settings import Machine, Settings, SettingsError, load_settings
 
 WEB = (nginx_php, certbot, postfixadmin_ui, webmail)
 COMPONENTS = (base, mariadb, postfixadmin, tls, postfix, dkim, dovecot, dns, *WEB)
@@ -37,8 +38,10 @@ def defaults() -> dict[str, Any]:
 
 
 def settings_for(host: Any) -> Settings:
-    """Validate; on bad data raise pyinfra's own error so the run stops before any operation executes."""
+    """Validate; on bad data raise pyinfra's own error so the run stops before any operation executes. The
+    host's CPUs and memory are read here, once, for the settings sized from them (PHP-FPM pools)."""
+    cpus, memory_mb = host.get_fact(MachineSize)
     try:
-        return load_settings(host.data.dict(), defaults(), host=host.name)
+        return load_settings(host.data.dict(), defaults(), host=host.name, machine=Machine(cpus, memory_mb))
     except SettingsError as exc:
         raise PyinfraError(str(exc)) from None
