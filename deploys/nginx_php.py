@@ -101,7 +101,7 @@ def site(name: str, **context: object) -> list[OperationMeta]:
 
 def spare_servers(children: int) -> tuple[int, int, int]:
     """pm = dynamic's (start_servers, min_spare_servers, max_spare_servers) for max_children: half start with the
-    pool, a quarter stay idle for a burst, at most three quarters idle are kept (8 -> 4 / 2 / 6; Debian's 5 -> 2 /
+    pool, a quarter stay idle for a burst, at most three quarters idle are kept (6 -> 3 / 1 / 4; Debian's 5 -> 2 /
     1 / 3). PHP-FPM refuses min > start or start > max: https://www.php.net/manual/en/install.fpm.configuration.php#pm
     """
     return max(1, children // 2), max(1, children // 4), max(1, children * 3 // 4)

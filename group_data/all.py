@@ -86,7 +86,7 @@ mail_domains = [
 # postfixadmin_default_aliases_to = "postmaster@example.org"   # where a domain added in PostfixAdmin's UI sends
 #     postmaster@ (its abuse@, hostmaster@, webmaster@ go to that postmaster@), and PostfixAdmin's sender address;
 #     a mailbox or alias declared in mail_domains. Unset: the superadmin if it is one, else the first mailbox.
-# nginx_php_fpm_max_children = None      # PHP-FPM processes per app pool at most; None: 4 per CPU of the host,
+# nginx_php_fpm_max_children = None      # PHP-FPM processes per app pool at most; None: 3 per CPU of the host,
 #     bounded so that all pools (64 MB a process) fit in a quarter of its memory
 # nginx_php_fpm_max_requests = 500       # recycle a PHP worker after this many requests
 # nginx_php_hsts_max_age = 31536000      # Strict-Transport-Security max-age (seconds)

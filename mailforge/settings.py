@@ -149,10 +149,11 @@ class Machine:
 SMALL_MACHINE = Machine(cpus=1, memory_mb=1024)
 # PHP-FPM workers per CPU. The apps' pages are mostly CPU (templates, sessions, password hashing), but a worker
 # also waits: on MariaDB and IMAP over local sockets, and on Nginx (which shares the CPUs, TLS included) to take
-# its answer. Four per CPU keep every CPU busy through those waits; many more only queue on the CPUs: 16 on 2
-# CPUs served fewer requests/s than Debian's 5 with a worse p99. bench/web.py measures this against Debian's pool
-# settings in one run (figures in the README).
-FPM_CHILDREN_PER_CPU = 4
+# its answer, so a few more workers than CPUs keep every CPU busy. Many more only queue on the CPUs: 16 on 2 CPUs
+# served fewer requests/s than Debian's 5, with a worse p99. Between 5 and 8 on 2 CPUs, bench/web.py could not
+# tell them apart on a loaded machine (runs differ by +-10%), and 8 had the worse p99 more often: three per
+# CPU, the middle (figures in the README).
+FPM_CHILDREN_PER_CPU = 3
 # A PHP worker of these apps holds 30-60 MB; the pools together get at most a quarter of the memory: MariaDB,
 # Dovecot, Postfix and the page cache need the rest.
 FPM_CHILD_MB = 64

@@ -1004,8 +1004,8 @@ def test_archive_webmail_admin_panel_takes_the_password_from_settings(
 
 
 def test_archive_webmail_logs_a_mailbox_in_over_imaps_with_the_domain_settings(archive_site: ArchiveSite) -> None:
-    # Login reads domains/example.test.json (.ini for RainLoop) and connects to IMAPS 993 by name, verifying the
-    # local CA.
+    # Login reads domains/example.test.json (RainLoop: .ini) and connects to IMAPS 993 by name (SnappyMail verifies
+    # the local CA; RainLoop cannot, see templates/rainloop/domain.ini.j2).
     answer = webmail_call(archive_site, "Login", Email="alice@example.test", Password=DEPLOY_ENV[PASSWORD_ENV])
     assert accepted(archive_site, answer), answer
 

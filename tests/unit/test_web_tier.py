@@ -57,10 +57,10 @@ def php(code: str, *args: str) -> str:
 @pytest.mark.parametrize(
     ("cpus", "memory_mb", "pools", "children"),
     [
-        (2, 24000, 2, 8),  # four per CPU
-        (8, 65536, 2, 32),
+        (2, 24000, 2, 6),  # three per CPU
+        (8, 65536, 2, 24),
         (1, 1024, 2, 2),  # a small VPS: 1024 / 4 / (2 x 64) = 2
-        (4, 2048, 2, 4),  # memory bounds it below 4 x CPUs
+        (4, 2048, 2, 4),  # memory bounds it below 3 x CPUs
         (4, 512, 2, 1),  # never below one
         (4, 1024, 1, 4),  # one pool (webmail = none) gets the whole share
     ],
@@ -70,11 +70,11 @@ def test_pool_size_follows_cpus_bounded_by_memory(cpus: int, memory_mb: int, poo
 
 
 def test_pool_size_is_read_from_the_machine_the_deploy_reports() -> None:
-    assert load(Machine(cpus=3, memory_mb=32768)).web.fpm_max_children == 12
+    assert load(Machine(cpus=3, memory_mb=32768)).web.fpm_max_children == 9
 
 
 def test_pool_size_set_by_the_operator_wins() -> None:
-    assert load(Machine(cpus=3, memory_mb=32768), nginx_php_fpm_max_children=9).web.fpm_max_children == 9
+    assert load(Machine(cpus=3, memory_mb=32768), nginx_php_fpm_max_children=7).web.fpm_max_children == 7
 
 
 @pytest.mark.parametrize("value", [0, -1, "8", True])
@@ -88,8 +88,9 @@ def test_spare_servers_are_what_php_fpm_accepts(children: int) -> None:
     assert 1 <= low <= start <= high <= children
 
 
-def test_spare_servers_of_eight() -> None:
-    assert spare_servers(8) == (4, 2, 6)
+@pytest.mark.parametrize(("children", "expected"), [(5, (2, 1, 3)), (6, (3, 1, 4)), (8, (4, 2, 6))])
+def test_spare_servers_follow_debians_proportions(children: int, expected: tuple[int, int, int]) -> None:
+    assert spare_servers(children) == expected
 
 
 @pytest.mark.parametrize(
