@@ -1,16 +1,17 @@
-"""Web tier throughput: the PHP-FPM pool settings mailforge ships against Debian's defaults (issue 4).
+"""Web tier throughput: the PHP-FPM pool settings mailforge ships against Debian's defaults (issues 4, 14).
 
     .venv/bin/python bench/web.py [--duration 10] [--connections 32] [--rounds 2]
 
 One fresh test host (bench-web) with the full deploy. `wrk` (Debian's package) runs on the host itself
 against its own Nginx over HTTPS, by name (the names map to 127.0.0.1 in its /etc/hosts), so SNI picks the
 right server block and no benchmark traffic leaves the host. Two pages: Roundcube's login page and
-PostfixAdmin's login page, both rendered by PHP. Each is measured with the pools as deployed
-(nginx_php_fpm_* settings) and with the same pools switched to Debian's www.conf process settings
-(pm = dynamic, max_children 5, start 2, min/max spare 1/3, no max_requests), in the same run on the same
-host, in ABBA order over --rounds rounds (ours, Debian, Debian, ours, ...), so that a machine getting busier
-or quieter during the run weighs on both sides alike. Figures come last: median requests/s and p99 latency
-per side, as ratios against Debian's defaults. No assertions. Needs root; the host is removed even on Ctrl-C.
+PostfixAdmin's login page, both rendered by PHP. Each is measured with the pools as deployed (sized from
+the host's CPUs and memory, mailforge/settings.py fpm_children) and with the same pools switched to Debian's
+www.conf process settings (pm = dynamic, max_children 5, start 2, min/max spare 1/3, no max_requests), in the
+same run on the same host, in ABBA order over --rounds rounds (ours, Debian, Debian, ours, ...), so that a
+machine getting busier or quieter during the run weighs on both sides alike. Figures come last: median
+requests/s and p99 latency per side, as ratios against Debian's defaults. No assertions. Needs root; the host
+is removed even on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from lab.provision import ROOT, run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir, hosts
 
 sys.path.insert(0, str(ROOT))
-from tests.e2e.test_web import ENV, PFA_NAME, WEBMAIL_NAME, web_data
+from lab.web import ENV, PFA_NAME, WEBMAIL_NAME, web_data
 
 HOST = "bench-web"
 PAGES = {"webmail login": f"https://{WEBMAIL_NAME}/", "postfixadmin login": f"https://{PFA_NAME}/login.php"}

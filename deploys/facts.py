@@ -71,3 +71,20 @@ class OsRelease(FactBase[dict[str, str]]):
 
     def process(self, output: list[str]) -> dict[str, str]:  # type: ignore[override]
         return parse_os_release("\n".join(output))
+
+
+class MachineSize(FactBase[tuple[int, int]]):
+    """(CPUs this host may run on, memory in MB): nproc honours the CPU affinity a container or VM gives it;
+    memory is MemTotal, or the cgroup's memory.max where that is lower."""
+
+    def command(self) -> str:  # type: ignore[override]
+        return (
+            "nproc; awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo;"
+            " cat /sys/fs/cgroup/memory.max 2>/dev/null || true"
+        )
+
+    def process(self, output: list[str]) -> tuple[int, int]:  # type: ignore[override]
+        cpus, memory = int(output[0]), int(output[1])
+        if len(output) > 2 and output[2].strip().isdigit():
+            memory = min(memory, int(output[2]) // 1048576)
+        return cpus, memory

@@ -35,7 +35,7 @@ base.base(settings.base)
 mariadb.mariadb()
 # Before PostfixAdmin: Nginx and PHP-FPM satisfy its web server dependency, so Apache is never installed.
 nginx_php.nginx_php(settings.web, settings.tls)
-postfixadmin.postfixadmin(settings.domains, settings.postfixadmin.password_scheme)
+postfixadmin.postfixadmin(settings.domains, settings.postfixadmin.password_scheme, settings.web)
 mariadb.grant_readers(postfixadmin.DATABASE)
 tls.tls(settings.tls, settings.base.hostname)
 # The web tier: port 80 (the ACME webroot), then the certificate, then everything served over TLS.

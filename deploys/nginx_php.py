@@ -21,8 +21,8 @@ from deploys.tls import CRL_NAME, CRL_ROOT
 from mailforge.settings import TlsSettings, WebSettings
 
 DEFAULTS = {
-    # PHP-FPM processes per app pool at most (Debian's www pool: 5). Each is ~30-60 MB of RAM.
-    "nginx_php_fpm_max_children": 16,
+    # PHP-FPM processes per app pool at most; None: sized from the host's CPUs and memory (settings.fpm_children).
+    "nginx_php_fpm_max_children": None,
     # A worker is recycled after this many requests (0: never), bounding leaks in long-running PHP.
     "nginx_php_fpm_max_requests": 500,
     # Strict-Transport-Security max-age in seconds (one year; 0 sends max-age=0, turning HSTS off).
@@ -35,6 +35,8 @@ PACKAGES = ["nginx", FPM, f"php{PHP}-cli"]
 # Certbot's --webroot writes tokens to <webroot>/.well-known/acme-challenge/.
 ACME_ROOT = "/var/www/acme"
 SITES = "/etc/nginx/sites-available"
+# One directory per pool: its user writes the PHP error log there, group adm (the operator) reads it.
+PHP_LOGS = "/var/log/php-fpm"
 
 
 def socket(app: str) -> str:
@@ -50,6 +52,7 @@ def nginx_php(web: WebSettings, tls: TlsSettings) -> None:
     apt.packages(name="Remove other web servers", packages=["apache2", "lighttpd"], present=False)
     files.directory(name="ACME challenge webroot", path=f"{ACME_ROOT}/.well-known/acme-challenge", mode="755")
     changes = [
+        template("/etc/nginx/conf.d/mailforge.conf", component="nginx_php"),
         # Debian's default site would answer port 80 for every name, ahead of the ACME webroot.
         files.link(name="Disable Debian's default site", path="/etc/nginx/sites-enabled/default", present=False),
         # The CRL location only where the local CA issues the certificate (deploys/tls.py).
@@ -96,9 +99,36 @@ def site(name: str, **context: object) -> list[OperationMeta]:
     ]
 
 
+def spare_servers(children: int) -> tuple[int, int, int]:
+    """pm = dynamic's (start_servers, min_spare_servers, max_spare_servers) for max_children: half start with the
+    pool, a quarter stay idle for a burst, at most three quarters idle are kept (6 -> 3 / 1 / 4; Debian's 5 -> 2 /
+    1 / 3). PHP-FPM refuses min > start or start > max: https://www.php.net/manual/en/install.fpm.configuration.php#pm
+    """
+    return max(1, children // 2), max(1, children // 4), max(1, children * 3 // 4)
+
+
+def error_log(app: str) -> str:
+    return f"{PHP_LOGS}/{app}/error.log"
+
+
 def pool(app: str, user: str, group: str, web: WebSettings, **php_admin: str) -> list[OperationMeta]:
-    """A PHP-FPM pool for one app: its own socket (only Nginx may connect) and its own process user."""
+    """A PHP-FPM pool for one app: its own socket (only Nginx may connect), its own process user, its own PHP
+    error log (rotated)."""
     dest = f"/etc/php/{PHP}/fpm/pool.d/{app}.conf"
+    log = error_log(app)
+    files.directory(name="PHP-FPM pools' error logs", path=PHP_LOGS, mode="755")
+    files.directory(name=f"{app}'s PHP error log directory", path=f"{PHP_LOGS}/{app}", user=user, group="adm",
+                    mode="750")  # fmt: skip
+    files.file(name=f"{app}'s PHP error log", path=log, user=user, group="adm", mode="640")
+    files.template(
+        name=f"Rotate {log}",
+        src=str(TEMPLATES / "logrotate.d/php-fpm-pool.j2"),
+        dest=f"/etc/logrotate.d/php-fpm-{app}",
+        managed_header=header("nginx_php"),
+        app=app,
+        error_log=log,
+        pool_user=user,
+    )
     children = web.fpm_max_children
     written = files.template(
         name=f"Write {dest}",
@@ -110,12 +140,11 @@ def pool(app: str, user: str, group: str, web: WebSettings, **php_admin: str) ->
         pool_user=user,
         pool_group=group,
         socket=socket(app),
-        # pm = dynamic, sized from max_children the way Debian's defaults relate (5 -> 2 / 1 / 3).
         max_children=children,
-        start_servers=max(2, children // 4),
-        min_spare=max(1, children // 8),
-        max_spare=max(2, children // 2),
+        **dict(zip(("start_servers", "min_spare", "max_spare"), spare_servers(children), strict=True)),
         max_requests=web.fpm_max_requests,
+        php=PHP,
+        error_log=log,
         php_admin=sorted(php_admin.items()),
     )
     # Debian's www pool runs as www-data for nobody once every app has its own pool.

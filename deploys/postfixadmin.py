@@ -17,7 +17,7 @@ from pyinfra.operations import apt, files, server
 
 from deploys.facts import GENERATE_PASSWORD, SqlRows
 from deploys.templating import template
-from mailforge.settings import Alias, Mailbox, MailDomain
+from mailforge.settings import Alias, Mailbox, MailDomain, WebSettings
 
 DEFAULTS = {
     # Password hash scheme, via `doveadm pw` so Dovecot verifies exactly what PostfixAdmin wrote.
@@ -36,6 +36,9 @@ postfixadmin postfixadmin/mysql/app-pass password
 postfixadmin postfixadmin/app-password-confirm password
 postfixadmin postfixadmin/reconfigure-webserver multiselect
 """
+# The aliases RFC 2142 names for a mail domain; PostfixAdmin's UI offers them when a domain is added.
+DEFAULT_ALIASES = ("abuse", "hostmaster", "postmaster", "webmaster")
+CUSTOM_CSS = "/etc/postfixadmin/mailforge.css"
 PACKAGES = ["postfixadmin", "php-fpm", "php-mysql", "php-imap", "php-mbstring", "dovecot-core"]
 
 
@@ -119,8 +122,16 @@ def alias_domain(alias: str, target: str):  # type: ignore[no-untyped-def]
         yield _cli("aliasdomain", "update", alias, "--target-domain", target, "--active", "1")
 
 
+def default_aliases(target: str) -> list[tuple[str, str]]:
+    """PostfixAdmin's default_aliases: each to the new domain's postmaster (a bare local part), postmaster to
+    TARGET, an address of this server; none without one."""
+    if not target:
+        return []
+    return [(name, target if name == "postmaster" else "postmaster") for name in DEFAULT_ALIASES]
+
+
 @deploy("PostfixAdmin")
-def postfixadmin(domains: tuple[MailDomain, ...], password_scheme: str) -> None:
+def postfixadmin(domains: tuple[MailDomain, ...], password_scheme: str, web: WebSettings) -> None:
     debconf = files.put(name="Preseed PostfixAdmin's questions", src=StringIO(DEBCONF),
                         dest="/var/cache/debconf/mailforge-postfixadmin.seed", mode="600")  # fmt: skip
     server.shell(
@@ -136,7 +147,12 @@ def postfixadmin(domains: tuple[MailDomain, ...], password_scheme: str) -> None:
         mode="640",
         group="www-data",
         password_scheme=password_scheme,
+        footer_name=web.webmail_hostname,
+        footer_link=f"https://{web.webmail_hostname}/" if web.webmail != "none" else "",
+        default_aliases=default_aliases(web.default_aliases_to),
+        admin_email=web.default_aliases_to,
     )
+    template(CUSTOM_CSS, component="postfixadmin", comment="/*")
     version = host.get_fact(SqlRows, database=DATABASE, query="SELECT value FROM config WHERE name='version'")
     server.shell(
         name="Create or upgrade PostfixAdmin's schema",

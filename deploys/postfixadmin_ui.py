@@ -22,7 +22,7 @@ from pyinfra.operations import files, server
 
 from deploys import nginx_php
 from deploys.facts import GENERATE_PASSWORD, FileExists, SqlRows
-from deploys.postfixadmin import CLI, DATABASE
+from deploys.postfixadmin import CLI, CUSTOM_CSS, DATABASE
 from mailforge.settings import TlsSettings, WebSettings
 
 DEFAULTS = {
@@ -30,6 +30,9 @@ DEFAULTS = {
     "postfixadmin_hostname": None,
     # The superadmin's login, a mail address (default: admin@<the first mail domain>).
     "postfixadmin_superadmin": None,
+    # postmaster@ of a domain added in the UI, and PostfixAdmin's sender: a declared mailbox or alias (default: the
+    # superadmin if it is one, else the first declared mailbox).
+    "postfixadmin_default_aliases_to": None,
     # An environment variable on the control machine holding the superadmin's password; unset: generated on
     # the host, /etc/mailforge/postfixadmin/superadmin (0600).
     "postfixadmin_superadmin_password_env": None,
@@ -91,5 +94,6 @@ def postfixadmin_ui(web: WebSettings, tls: TlsSettings) -> None:
         hostname=web.postfixadmin_hostname,
         root=PUBLIC,
         socket=nginx_php.socket("postfixadmin"),
+        custom_css=CUSTOM_CSS,
     )
     nginx_php.activate(changes, pools)

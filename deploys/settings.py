@@ -22,9 +22,9 @@ from deploys import (
     tls,
     webmail,
 )
-from deploys.facts import OsRelease
+from deploys.facts import MachineSize, OsRelease
 from mailforge import releases
-from mailforge.settings import Settings, SettingsError, load_settings
+from mailforge.settings import Machine, Settings, SettingsError, load_settings
 
 WEB = (nginx_php, certbot, postfixadmin_ui, webmail)
 COMPONENTS = (base, mariadb, postfixadmin, tls, postfix, dkim, dovecot, dns, *WEB)
@@ -39,17 +39,20 @@ def defaults() -> dict[str, Any]:
 
 
 def settings_for(host: Any) -> Settings:
-    """Read the target's release (once: every component takes it from the settings) and validate the data;
-    on an unsupported release or bad data raise pyinfra's own error, naming every problem, so the run stops
-    before any operation executes."""
+    """Read the target's release and size (once: every component takes them from the settings) and validate
+    the data; on an unsupported release or bad data raise pyinfra's own error, naming every problem, so the run
+    stops before any operation executes. The CPUs and memory size the PHP-FPM pools."""
     problems = []
     try:
         release = releases.for_deploy(host.get_fact(OsRelease), host.name)
     except releases.UnsupportedRelease as exc:
         problems.append(str(exc))
         release = releases.DEPLOY_DEFAULT  # the data is still checked, so one run lists every problem
+    cpus, memory_mb = host.get_fact(MachineSize)
     try:
-        settings = load_settings(host.data.dict(), defaults(), host=host.name, release=release)
+        settings = load_settings(
+            host.data.dict(), defaults(), host=host.name, release=release, machine=Machine(cpus, memory_mb)
+        )
     except SettingsError as exc:
         problems.append(str(exc))
     if problems:

@@ -9,11 +9,13 @@ server certificate against the CA in TlsSettings.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import FactBase, MaskString, QuoteString, StringCommand, deploy, operation
+from pyinfra.facts.files import Sha256File
 from pyinfra.operations import apt, files, server
 
 from deploys import nginx_php
@@ -50,6 +52,19 @@ DEFAULTS = {
 ADMIN_INI_PHP = (
     r'$h = password_hash(rtrim(file_get_contents($argv[1]), "\n"), PASSWORD_DEFAULT);'
     r' echo "[security]\nadmin_login = \"admin\"\nadmin_password = \"$h\"\n";'
+)
+
+# The same, for an install whose application.ini the app has since rewritten (every key, with the admin's
+# changes): only the admin_password line is replaced, with a hash of the password in the 0600 file named by the
+# first argument; the file is the second. A callback, because a bcrypt hash ("$2y$...") in a replacement string
+# would be read as back-references.
+ADMIN_UPDATE_PHP = (
+    r'$h = password_hash(rtrim(file_get_contents($argv[1]), "\n"), PASSWORD_DEFAULT);'
+    r" $t = preg_replace_callback('/^admin_password[ \t]*=.*$/m',"
+    r""" function ($m) use ($h) { return 'admin_password = "' . $h . '"'; },"""
+    r" file_get_contents($argv[2]), 1, $n);"
+    r' if ($n !== 1) { fwrite(STDERR, "mailforge: no admin_password line in $argv[2]\n"); exit(1); }'
+    r" file_put_contents($argv[2], $t);"
 )
 
 ROUNDCUBE_USER = "roundcube"
@@ -133,10 +148,17 @@ def install_archive(app: str, version: str, url: str, sha256: str, root: str):  
 @operation()
 def admin_password(app: str, ini: str, password: str | None):  # type: ignore[no-untyped-def]
     """The admin panel's password: from the environment, or generated on the host (0600), stored in the app's
-    application.ini as a password_hash() (the app fills in every other setting with its defaults)."""
+    application.ini as a password_hash() (the app fills in every other setting with its defaults). A password
+    from the environment that differs from the one set (its file on the host, compared by SHA-256) replaces it
+    in the existing file."""
     secret = f"/etc/mailforge/{app}-admin"
     if host.get_fact(FileExists, path=ini):
-        host.noop(f"{app}'s admin password is set")
+        digest = hashlib.sha256(f"{password}\n".encode()).hexdigest()
+        if password is None or host.get_fact(Sha256File, path=secret) == digest:
+            host.noop(f"{app}'s admin password is set")
+            return
+        yield StringCommand("umask 077 && printf '%s\\n'", MaskString(shlex.quote(password)), ">", secret)
+        yield f"php -r {shlex.quote(ADMIN_UPDATE_PHP)} {secret} {ini}"
         return
     if password is None:
         yield f"umask 077 && {GENERATE_PASSWORD} > {secret}"

@@ -84,7 +84,11 @@ mail_domains = [
 # snappymail_archive_sha256 = "71f1d8a9..."   # set all three together (rainloop_*: the same keys); a wrong SHA-256
 #     stops the run with nothing installed. Oldest accepted: SnappyMail 2.21.4, RainLoop 1.15.0.
 # snappymail_admin_password_env = "SNAPPYMAIL_ADMIN_PASSWORD"   # unset: generated, /etc/mailforge/snappymail-admin
-# nginx_php_fpm_max_children = 16        # PHP-FPM processes per app pool at most
+# postfixadmin_default_aliases_to = "postmaster@example.org"   # where a domain added in PostfixAdmin's UI sends
+#     postmaster@ (its abuse@, hostmaster@, webmaster@ go to that postmaster@), and PostfixAdmin's sender address;
+#     a mailbox or alias declared in mail_domains. Unset: the superadmin if it is one, else the first mailbox.
+# nginx_php_fpm_max_children = None      # PHP-FPM processes per app pool at most; None: 3 per CPU of the host,
+#     bounded so that all pools (64 MB a process) fit in a quarter of its memory
 # nginx_php_fpm_max_requests = 500       # recycle a PHP worker after this many requests
 # nginx_php_hsts_max_age = 31536000      # Strict-Transport-Security max-age (seconds)
 # tls_mode = "certbot"                   # instead of "selfsigned": Let's Encrypt over HTTP-01 (port 80 open)

@@ -121,9 +121,13 @@ class WebSettings:
     webmail: str  # roundcube | rainloop | snappymail | none
     superadmin: str  # PostfixAdmin superadmin login (a mail address)
     superadmin_password: str | None  # from the environment; None: generated on the host
-    fpm_max_children: int
+    fpm_max_children: int  # per pool: nginx_php_fpm_max_children, or sized from the host (fpm_children)
     fpm_max_requests: int
     hsts_max_age: int
+    # Where PostfixAdmin's "Add default mail aliases" sends postmaster@<new domain> (abuse@, hostmaster@ and
+    # webmaster@ go to that postmaster@), and its admin_email: a mailbox or alias declared here; "" when the
+    # server declares no mailbox at all (no default aliases then).
+    default_aliases_to: str = ""
     # RainLoop/SnappyMail only: the pinned upstream release archive and its admin panel password.
     webmail_version: str = ""
     webmail_archive_url: str = ""
@@ -133,6 +137,36 @@ class WebSettings:
     @property
     def names(self) -> tuple[str, ...]:
         return (self.postfixadmin_hostname,) + ((self.webmail_hostname,) if self.webmail != "none" else ())
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the target host has to run on, from its facts (deploys/settings.py), for sizing PHP-FPM pools."""
+
+    cpus: int
+    memory_mb: int
+
+
+# When load_settings is not told (pure checks, `mailforge dns ...`): a small VPS.
+SMALL_MACHINE = Machine(cpus=1, memory_mb=1024)
+# PHP-FPM workers per CPU. The apps' pages are mostly CPU (templates, sessions, password hashing), but a worker
+# also waits: on MariaDB and IMAP over local sockets, and on Nginx (which shares the CPUs, TLS included) to take
+# its answer, so a few more workers than CPUs keep every CPU busy. Many more only queue on the CPUs: 16 on 2 CPUs
+# served fewer requests/s than Debian's 5, with a worse p99. Between 5 and 8 on 2 CPUs, bench/web.py could not
+# tell them apart on a loaded machine (runs differ by +-10%), and 8 had the worse p99 more often: three per
+# CPU, the middle (figures in the README).
+FPM_CHILDREN_PER_CPU = 3
+# A PHP worker of these apps holds 30-60 MB; the pools together get at most a quarter of the memory: MariaDB,
+# Dovecot, Postfix and the page cache need the rest.
+FPM_CHILD_MB = 64
+FPM_MEMORY_SHARE = 4
+
+
+def fpm_children(machine: Machine, pools: int) -> int:
+    """pm.max_children per pool, from the host's CPUs, bounded by its memory shared among the pools."""
+    by_cpu = FPM_CHILDREN_PER_CPU * machine.cpus
+    by_memory = machine.memory_mb // FPM_MEMORY_SHARE // (FPM_CHILD_MB * max(1, pools))
+    return max(1, min(by_cpu, by_memory))
 
 
 @dataclass(frozen=True)
@@ -473,7 +507,25 @@ def _sibling(hostname: str, label: str) -> str:
     return f"{label}.{parent}"
 
 
-def _web(read: _Reader, hostname: str, domains: list[MailDomain]) -> WebSettings:
+def _default_aliases_to(read: _Reader, superadmin: str, domains: list[MailDomain]) -> str:
+    """postfixadmin_default_aliases_to, checked to be an address of this server; unset: the superadmin if it
+    is one, else the first declared mailbox."""
+    mailboxes = [m.address for d in domains for m in d.mailboxes]
+    addresses = set(mailboxes) | {a.address for d in domains for a in d.aliases}
+    value = read.optional("postfixadmin_default_aliases_to")
+    if value is None:
+        return superadmin if superadmin in addresses else next(iter(mailboxes), "")
+    before = len(read.problems)
+    target = read.address("postfixadmin_default_aliases_to", value)
+    if target and len(read.problems) == before and target not in addresses:
+        example = mailboxes[0] if mailboxes else "postmaster@example.org"
+        read.problem("postfixadmin_default_aliases_to",
+                     f"{target} is neither a mailbox nor an alias declared in mail_domains",
+                     f"name one that is (e.g. {example!r}) or declare {target} in mail_domains")  # fmt: skip
+    return target
+
+
+def _web(read: _Reader, hostname: str, domains: list[MailDomain], machine: Machine) -> WebSettings:
     derived = hostname if FQDN_RE.match(hostname) else "mail.example.org"
     pfa = read.fqdn("postfixadmin_hostname", "postfixadmin.example.org",
                     read.optional("postfixadmin_hostname", _sibling(derived, "postfixadmin")))  # fmt: skip
@@ -520,19 +572,25 @@ def _web(read: _Reader, hostname: str, domains: list[MailDomain]) -> WebSettings
         admin_env = read.optional(f"{webmail}_admin_password_env")
         if admin_env is not None:
             admin_password = _password(read, f"{webmail}_admin", {"password_env": admin_env})
+    children = read.optional("nginx_php_fpm_max_children")
+    pools = 1 if webmail == "none" else 2  # PostfixAdmin's and the webmail's
+    fpm_max_children = (
+        fpm_children(machine, pools) if children is None else read.integer("nginx_php_fpm_max_children", 1, children)
+    )
     return WebSettings(
         postfixadmin_hostname=pfa,
         webmail_hostname=webmail_name,
         webmail=webmail,
         superadmin=superadmin,
         superadmin_password=password,
-        fpm_max_children=read.integer("nginx_php_fpm_max_children", 2),
+        fpm_max_children=fpm_max_children,
         fpm_max_requests=read.integer("nginx_php_fpm_max_requests", 0),
         hsts_max_age=read.integer("nginx_php_hsts_max_age", 0),
         webmail_version=version,
         webmail_archive_url=archive,
         webmail_archive_sha256=sha256,
         webmail_admin_password=admin_password,
+        default_aliases_to=_default_aliases_to(read, superadmin, domains),
     )
 
 
@@ -768,11 +826,13 @@ def load_settings(
     host: str | None = None,
     environ: Mapping[str, str] | None = None,
     release: Release = releases.DEPLOY_DEFAULT,
+    machine: Machine | None = None,
 ) -> Settings:
     """Validate one host's data (over the components' DEFAULTS) into Settings, or raise SettingsError.
 
     `release`: the target's, found by the deploy; uses without a target (the demo's zones, backups' settings
-    fingerprint, tests of templates) take the default.
+    fingerprint, tests of templates) take the default. `machine`: the target's CPUs and memory (facts), which
+    size the PHP-FPM pools; unknown: SMALL_MACHINE.
     """
     read = _Reader(data, defaults, os.environ if environ is None else environ)
     hostname = read.fqdn("mail_hostname", "mail.example.org")
@@ -845,7 +905,7 @@ def load_settings(
         read.problem(
             "dovecot_mail_root", f"{dovecot.mail_root!r} is not a plain absolute path", "use e.g. '/var/vmail'"
         )
-    web = _web(read, hostname, domains)
+    web = _web(read, hostname, domains, machine or SMALL_MACHINE)
     tls = _tls(read, hostname, (hostname, *web.names))
     scheme = read.string("postfixadmin_password_scheme", "ARGON2I")
     if scheme and scheme not in PASSWORD_SCHEMES:

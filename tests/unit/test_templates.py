@@ -43,6 +43,13 @@ WEB_CONTEXT: dict[str, object] = {
     "max_spare": 8,
     "max_requests": 500,
     "php_admin": [("upload_max_filesize", "25M")],
+    "php": "8.2",
+    "error_log": "/var/log/php-fpm/postfixadmin/error.log",
+    "custom_css": "/etc/postfixadmin/mailforge.css",
+    "footer_name": SETTINGS.web.webmail_hostname,
+    "footer_link": f"https://{SETTINGS.web.webmail_hostname}/",
+    "default_aliases": [("abuse", "postmaster"), ("postmaster", "a@example.org")],
+    "admin_email": "a@example.org",
     "cafile": SETTINGS.tls.ca_file,
     "special_use": special_use_folders(),
 }
