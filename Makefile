@@ -39,7 +39,7 @@ e2e: bootstrap
 	$(PYTEST) tests/e2e -q -n $(E2E_WORKERS) --dist loadfile
 
 bench: bootstrap
-	@for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/[!_]*.py; do m=bench.$$(basename $$b .py); echo "== $$m"; $(PY) -m $$m || exit 1; done
 
 clean:
 	-$(VENV)/bin/mailforge testhost down --all

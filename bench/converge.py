@@ -1,6 +1,6 @@
 """Cold converge of a fresh test host against the floor of plain `apt-get install` (issue 3).
 
-    .venv/bin/python bench/converge.py [--reruns 3]
+    .venv/bin/python -m bench.converge [--reruns 3]
 
 Two fresh test hosts boot side by side (bc-deploy, bc-floor). On bc-floor: `apt-get update` and one
 `apt-get install --no-install-recommends` of exactly the packages the deploy installs (base, MariaDB,
@@ -31,11 +31,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from deploys import postfixadmin
 from lab.provision import ENTRY, ROOT, DeployResult, run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir, TesthostError, hosts
-
-sys.path.insert(0, str(ROOT))  # deploys/ is the project's pyinfra code, not an installed package
-from deploys import postfixadmin
 
 DEPLOY_HOST = "bc-deploy"
 FLOOR_HOST = "bc-floor"

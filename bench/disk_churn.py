@@ -1,6 +1,6 @@
 """File churn on this machine's root file system against a journaled ext4 (why test hosts get their own disk).
 
-    .venv/bin/python bench/disk_churn.py [--files 20000] [--rounds 2]
+    .venv/bin/python -m bench.disk_churn [--files 20000] [--rounds 2]
 
 A mail server creates and deletes small files all the time (queue files, Maildir files, Dovecot's uidlist
 and index rewritten by rename). Each round creates --files files of 1 KiB, rewrites a 3 KiB list by rename

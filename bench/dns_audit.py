@@ -9,7 +9,7 @@ also fetches MTA-STS policies over HTTPS: inside the namespace that fails at onc
 Printed last: wall time, queries sent, peak memory (max RSS) of each tool, their ratios, and the SPF and
 DMARC verdict of both tools for every domain, with each disagreement listed and explained.
 
-Usage (root): .venv/bin/python bench/dns_audit.py [--domains 200] [--delay-ms 20]
+Usage (root): .venv/bin/python -m bench.dns_audit [--domains 200] [--delay-ms 20]
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 PROXY = ("127.0.0.1", 53)
 KNOT_PORT = 5300

@@ -1,7 +1,7 @@
 """Faults with messages in flight (issue 8): for each fault, messages injected, delivered, duplicated, lost,
 and the time to full recovery.
 
-    .venv/bin/python bench/faults.py [-n 500] [--no-deploy-kill]
+    .venv/bin/python -m bench.faults [-n 500] [--no-deploy-kill]
 
 "flt-bench" is deployed once; then, one after the other, N messages stream into its port 25 (paced at
 lab/faults.py's RATE, retried on 4xx and failed connections as a sending MTA does) while a fault is
@@ -32,14 +32,11 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from lab import faults  # noqa: E402
-from lab.faults import KILL_AT  # noqa: E402
-from lab.mail import DEPLOY_ENV, server_data  # noqa: E402
-from lab.provision import run_deploy, write_inventory  # noqa: E402
-from mailforge.testhost import StateDir, TesthostError, hosts  # noqa: E402
+from lab import faults
+from lab.faults import KILL_AT
+from lab.mail import DEPLOY_ENV, server_data
+from lab.provision import run_deploy, write_inventory
+from mailforge.testhost import StateDir, TesthostError, hosts
 
 HOST, KILL_HOST = "flt-bench", "flt-bkill"
 

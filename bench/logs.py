@@ -30,8 +30,6 @@ from pathlib import Path
 from statistics import median
 from typing import NamedTuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from mailforge.logs.synthetic import write
 
 LINES = 1_000_000

@@ -1,6 +1,6 @@
 """Mail path throughput and latency: a mailforge host against stock Debian Postfix + Dovecot (issue 3).
 
-    .venv/bin/python bench/mailpath.py [-n 2000] [--mailboxes 20] [--rounds 4] [--latency-messages 500]
+    .venv/bin/python -m bench.mailpath [-n 2000] [--mailboxes 20] [--rounds 4] [--latency-messages 500]
 
 Three fresh test hosts boot side by side and are set up at the same time (setup is not measured):
 

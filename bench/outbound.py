@@ -1,7 +1,7 @@
 """The cost of DKIM signing on the outbound path: N messages submitted on 587, signed by OpenDKIM, relayed to a
 receiving test host; then the same with the milter switched off, on the same hosts, in the same run.
 
-    .venv/bin/python bench/outbound.py [-n 400]
+    .venv/bin/python -m bench.outbound [-n 400]
 
 Prints messages/s and p50/p99 submission-to-stored latency for both, and the ratio (signing / unsigned).
 Two test hosts: "bo-srv" (the deploy) and "bo-mx" (a sink storing raw messages). Needs root.
@@ -17,13 +17,10 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from lab import peers  # noqa: E402
-from lab.mail import Server, message, smtp  # noqa: E402
-from lab.provision import run_deploy, write_inventory  # noqa: E402
-from mailforge.testhost import Host, StateDir, hosts  # noqa: E402
+from lab import peers
+from lab.mail import Server, message, smtp
+from lab.provision import run_deploy, write_inventory
+from mailforge.testhost import Host, StateDir, hosts
 
 PASSWORD_ENV, PASSWORD = "MAILFORGE_BENCH_PASSWORD", "Bench-Outbound-2026!"
 SINK = "/var/lib/sink"

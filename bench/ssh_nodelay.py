@@ -1,7 +1,7 @@
 """One SSH command's round trip through pyinfra's connector, with Nagle's algorithm on (paramiko's default)
 and off (mailforge/ssh_nodelay.py, what deploys/mailserver.py sets). Each fact of a deploy is such a command.
 
-    .venv/bin/python bench/ssh_nodelay.py [--commands 100] [--rounds 4]
+    .venv/bin/python -m bench.ssh_nodelay [--commands 100] [--rounds 4]
 
 A fresh test host (bn-ssh) boots; two pyinfra SSH connections to it run `true` --commands times per round,
 the two alternating round by round (ABBA), one with TCP_NODELAY set. Prints the median milliseconds per

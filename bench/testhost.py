@@ -1,6 +1,6 @@
 """Test host lifecycle: cold base-image build, warm `up` until SSH answers, `down`, and leaks over cycles.
 
-    .venv/bin/python bench/testhost.py [--cycles 20] [--skip-cold]
+    .venv/bin/python -m bench.testhost [--cycles 20] [--skip-cold]
 
 Everything runs in temporary state directories, so the shared image cache and other people's hosts are
 untouched. Figures come last, as ratios against the targets of issue 2 (warm up-to-SSH <= 10 s, down <= 5 s,

@@ -1,6 +1,6 @@
 """Web tier throughput: the PHP-FPM pool settings mailforge ships against Debian's defaults (issues 4, 14).
 
-    .venv/bin/python bench/web.py [--duration 10] [--connections 32] [--rounds 2]
+    .venv/bin/python -m bench.web [--duration 10] [--connections 32] [--rounds 2]
 
 One fresh test host (bench-web) with the full deploy. `wrk` (Debian's package) runs on the host itself
 against its own Nginx over HTTPS, by name (the names map to 127.0.0.1 in its /etc/hosts), so SNI picks the
@@ -19,15 +19,12 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-from lab.provision import ROOT, run_deploy, write_inventory
-from mailforge.testhost import Host, StateDir, hosts
-
-sys.path.insert(0, str(ROOT))
+from lab.provision import run_deploy, write_inventory
 from lab.web import ENV, PFA_NAME, WEBMAIL_NAME, web_data
+from mailforge.testhost import Host, StateDir, hosts
 
 HOST = "bench-web"
 PAGES = {"webmail login": f"https://{WEBMAIL_NAME}/", "postfixadmin login": f"https://{PFA_NAME}/login.php"}
