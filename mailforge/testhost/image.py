@@ -8,20 +8,19 @@ different releases live side by side.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from mailforge import releases
 from mailforge.releases import Release
 from mailforge.testhost import network, processes
 from mailforge.testhost.errors import TesthostError
-from mailforge.testhost.state import StateDir
+from mailforge.testhost.state import StateDir, file_lock
 
 # Just enough for systemd as PID 1, SSH and pyinfra (which needs a POSIX shell, Python is for testinfra).
 PACKAGES = (
@@ -125,17 +124,10 @@ def host_sources_text() -> str:
         raise TesthostError(f"{HOST_SOURCES} is missing: test hosts use this machine's Debian mirror") from exc
 
 
-@contextlib.contextmanager
-def _build_lock(state: StateDir) -> Iterator[None]:
+def _build_lock(state: StateDir) -> contextlib.AbstractContextManager[None]:
     """One debootstrap at a time per state directory; its own lock, so a build of minutes never holds up
     `up` and `down` of hosts on images already built."""
-    state.images_dir.mkdir(parents=True, exist_ok=True)
-    with open(state.images_dir / ".build.lock", "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(state.images_dir / ".build.lock")
 
 
 def ensure_base_image(state: StateDir, release: Release | None = None, *, log: Callable[[str], None] = print) -> Path:

@@ -54,6 +54,18 @@ class HostRecord:
 FIRST_FIELDS = ("name", "index", "address", "gateway", "netns", "veth", "created")
 
 
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on ``path`` (created with its directory) while the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class StateDir:
     def __init__(self, root: Path | str | None = None) -> None:
         # Absolute: the path ends up in the supervisor's argv and in claims, compared from any cwd.
@@ -86,15 +98,8 @@ class StateDir:
     def host_dir(self, name: str) -> Path:
         return self.hosts_dir / name
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / "lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def locked(self) -> contextlib.AbstractContextManager[None]:
+        return file_lock(self.root / "lock")
 
     def ensure_ssh_key(self) -> Path:
         """Generate the project's keypair once; the private key never leaves the state directory."""
