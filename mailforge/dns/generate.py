@@ -7,7 +7,6 @@ A/AAAA when the host lives in another domain) are listed as comments there and f
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import ipaddress
 import json
@@ -192,10 +191,6 @@ def to_table(recs: list[Record]) -> str:
     for row in rows:
         out.append("  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)).rstrip())
     return "\n".join(out) + "\n"
-
-
-def b64_of(der: bytes) -> str:
-    return base64.b64encode(der).decode()
 
 
 def write_zone_files(settings: MailDnsInputs | DomainDnsInputs, directory: Path) -> list[Path]:
