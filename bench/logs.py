@@ -76,7 +76,7 @@ def run(argv: list[str], stdout_path: Path | None = None) -> Measured:
         )
         text = proc.stdout.read() if proc.stdout else ""
         proc.wait()
-        if stdout_path:
+        if stdout_path and not isinstance(out, int):
             out.close()
             text = stdout_path.read_text()
         if proc.returncode not in (0, 1):

@@ -21,6 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Protocol
 
 from mailforge.logs.events import QID, parse_host_ip, parse_reply
 from mailforge.logs.queues import ChunkQueues, Queues
@@ -485,7 +486,11 @@ def _positions(data: bytes, needle: bytes) -> Iterator[int]:
         at = data.find(needle, at + len(needle))
 
 
-def blocks(fh, size: int = BLOCK) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+class Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+def blocks(fh: Readable, size: int = BLOCK) -> Iterator[bytes]:
     """Blocks of whole lines from a binary file object; the last may lack its newline."""
     rest = b""
     while True:

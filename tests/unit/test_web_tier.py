@@ -35,7 +35,7 @@ def data(**extra: Any) -> dict[str, Any]:
     }
 
 
-def load(machine: Machine | None = None, **extra: Any):  # type: ignore[no-untyped-def]
+def load(machine: Machine | None = None, **extra: Any):
     return load_settings(data(**extra), defaults(), environ={}, machine=machine)
 
 
