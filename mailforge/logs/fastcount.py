@@ -235,8 +235,9 @@ class FastCounter:
                 self._general_at(data, start, at)
                 continue
             match = matchers[m.lastindex or 0]
-            if match is None or not match(t, m, stamp):  # the rare kinds, or an unusual form
-                self._general_at(data, start, at)
+            if match is not None and match(t, m, stamp):
+                continue
+            self._general_at(data, start, at)  # the rare kinds, and the common ones in an unusual form
         t.settle()
 
     @staticmethod
@@ -358,10 +359,12 @@ class FastCounter:
 
 class _Tally:
     """What one block's lines that the matchers take add to the counts: plain numbers, and lists of the most
-    frequent values, counted at the end in one call each (Counter.update, in C); settle() adds them up."""
+    frequent values, counted at the end in one call each (Counter.update, in C); settle() adds them up.
+    Matchers call methods as ``t.q.received()``, not through attributes holding bound methods: CPython 3.11
+    specialises the former, and looks the latter up the slow way on every call."""
 
     __slots__ = (
-        *("counter", "data", "q_received", "q_queued", "q_size", "q_deferred", "q_removed", "days"),
+        *("counter", "data", "q", "days"),
         *("h_received", "h_delivered", "h_deferred", "h_bounced", "h_rejected"),
         *("sent_to", "sent_by", "queued_from", "rcpt_bytes"),
         *("deferral_details", "bounce_details", "reject_replies", "sasl_clients"),
@@ -371,9 +374,7 @@ class _Tally:
 
     def __init__(self, counter: FastCounter, data: bytes) -> None:
         self.counter, self.data = counter, data
-        q, hourly = counter.q, counter.s.hourly
-        self.q_received, self.q_queued, self.q_size = q.received, q.queued, q.size
-        self.q_deferred, self.q_removed = q.deferred, q.removed
+        self.q, hourly = counter.q, counter.s.hourly
         self.days = counter.days
         self.h_received, self.h_delivered = hourly["received"], hourly["delivered"]
         self.h_deferred, self.h_bounced, self.h_rejected = hourly["deferred"], hourly["bounced"], hourly["rejected"]
@@ -418,10 +419,11 @@ def _client(t: _Tally, m: re.Match[bytes], stamp: Stamp) -> bool:
     if qid is None:  # NOQUEUE
         return False
     day, hour = stamp
+    days = t.days
     t.received += 1
     t.h_received[hour] += 1
-    t.days[day] = t.days.get(day, 0) + 1
-    t.q_received(qid)
+    days[day] = days.get(day, 0) + 1
+    t.q.received(qid)
     return True
 
 
@@ -437,7 +439,7 @@ def _removed(t: _Tally, m: re.Match[bytes], stamp: Stamp) -> bool:
     qid = m[2]
     if qid is None:
         return False
-    t.q_removed(qid)
+    t.q.removed(qid)
     return True
 
 
@@ -447,7 +449,7 @@ def _queued(t: _Tally, m: re.Match[bytes], stamp: Stamp) -> bool:
     if qid is None or b"status=expired" in sender:  # NOQUEUE, or qmgr's "expired" line
         return False
     n = int(size)
-    if t.q_queued(qid, n, sender):
+    if t.q.queued(qid, n, sender):
         t.queued_from.append(sender)
         t.bytes_received += n
     return True
@@ -466,13 +468,13 @@ def _delivery(t: _Tally, m: re.Match[bytes], stamp: Stamp) -> bool:
         t.h_delivered[hour] += 1
         t.sent_by.append(prog)
         t.sent_to.append(to)
-        if n := t.q_size(qid, to):
+        if n := t.q.size(qid, to):
             t.bytes_delivered += n
             t.rcpt_bytes[to] += n
     elif status == b"deferred":
         t.deferrals += 1
         t.h_deferred[hour] += 1
-        if t.q_deferred(qid):
+        if t.q.deferred(qid):
             t.deferred += 1
         t.deferral_details[detail or b""] += 1
     else:
