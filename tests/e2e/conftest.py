@@ -15,9 +15,10 @@ import testinfra
 
 from lab.mail import Server, server_of
 from lab.provision import DeployResult, run_deploy, write_inventory
+from lab.teardown import torn_down
 from lab.web import ENV, MAIL_NAME, web_data
 from mailforge import releases
-from mailforge.testhost import Host, StateDir, TesthostError, hosts
+from mailforge.testhost import Host, StateDir, hosts
 
 pytestmark = pytest.mark.e2e
 
@@ -53,22 +54,14 @@ def state() -> StateDir:
 @pytest.fixture(scope="module")
 def make_host(state: StateDir) -> Iterator[Callable[..., Host]]:
     """Create test hosts for one module; every one of them is removed when the module ends."""
-    created: list[str] = []
+    with torn_down(state, report=None) as owned:
 
-    def _make(name: str, index: int | None = None, *, release: str = releases.TEST_HOST_DEFAULT) -> Host:
-        # A host of this name left by a killed earlier run would make `up` refuse: clear it first.
-        hosts.down(name, state=state)
-        created.append(name)
-        return hosts.up(name, release=release, index=index, state=state, log=lambda _m: None)
+        def _make(name: str, index: int | None = None, *, release: str = releases.TEST_HOST_DEFAULT) -> Host:
+            owned.add(name)  # a host of this name left by a killed earlier run would make `up` refuse
+            return hosts.up(name, release=release, index=index, state=state, log=lambda _m: None)
 
-    yield _make
-    errors = []
-    for name in created:
-        try:
-            hosts.down(name, state=state)
-        except TesthostError as exc:
-            errors.append(str(exc))
-    assert not errors, errors
+        yield _make
+    assert not owned.errors, owned.errors
 
 
 def infra(host: Host) -> testinfra.host.Host:
