@@ -45,6 +45,7 @@ def socket(app: str) -> str:
 
 @deploy("Nginx and PHP-FPM")
 def nginx_php(web: WebSettings, tls: TlsSettings) -> None:
+    template("/etc/apt/preferences.d/mailforge-web", component="nginx_php")
     apt.packages(name="Install Nginx and PHP-FPM", packages=PACKAGES, no_recommends=True)
     # Debian's PostfixAdmin depends on "apache2 | lighttpd | httpd": a host provisioned before the web tier
     # existed got one of them, holding port 80. Removed only now that Nginx provides httpd, so apt keeps

@@ -50,6 +50,13 @@ def test_debian_www_pool_is_gone(web) -> None:  # type: ignore[no-untyped-def]
     assert not web.file("/etc/php/8.2/fpm/pool.d/www.conf").exists
 
 
+@pytest.mark.parametrize("package", ["apache2", "libapache2-mod-php", "lighttpd"])
+def test_other_web_servers_can_never_be_installed(web_host: Host, package: str) -> None:
+    # apt's preferences give them no candidate, so no dependency (PHP's, PostfixAdmin's) pulls one in.
+    result = web_host.run(f"apt-get install -s {package}", check=False)
+    assert result.returncode != 0 and "no installation candidate" in result.stderr, result.stdout + result.stderr
+
+
 @pytest.mark.parametrize(
     ("path", "mode", "user", "group"),
     [
