@@ -12,6 +12,9 @@ changes nothing.
 from __future__ import annotations
 
 import imaplib
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +38,7 @@ from lab.mail import (
 from lab.provision import DeployResult, run_deploy, write_inventory
 from mailforge.testhost import Host, StateDir
 
+MAILFORGE = Path(sys.executable).with_name("mailforge")
 FQDN = "upg.example.test"
 # Mailboxes whose content is compared (alice receives the stream of messages sent during the upgrade).
 KEPT = ("bob@example.test", "carol@example.test")
@@ -57,6 +61,9 @@ class State:
 
 @dataclass(frozen=True)
 class Upgraded:
+    # `mailforge upgrade-check --json` before and after Dovecot is held: (exit code, its verdict).
+    check_unprepared: tuple[int, dict[str, object]]
+    check_prepared: tuple[int, dict[str, object]]
     before: State
     after: State
     apt: int
@@ -122,6 +129,13 @@ def _state(host: Host, server: Server, passwords: dict[str, str]) -> State:
     )
 
 
+def _upgrade_check(host: Host) -> tuple[int, dict[str, object]]:
+    proc = subprocess.run(
+        [str(MAILFORGE), "upgrade-check", "--testhost", host.name, "--json"], capture_output=True, text=True
+    )
+    return proc.returncode, json.loads(proc.stdout or "{}")
+
+
 def _wait_delivered(host: Host, accepted: set[int], timeout: float = 600) -> dict[int, int]:
     end = time.monotonic() + timeout
     while True:
@@ -143,7 +157,9 @@ def upgraded(host: Host, server: Server, inventory: Path, passwords: dict[str, s
     stream.start()
     assert stream.wait_accepted(10, timeout=120), "the stream did not start"
 
+    unprepared = _upgrade_check(host)
     upgrade.hold_dovecot(host)
+    prepared = _upgrade_check(host)
     upgrade.switch_sources(host)
     apt = upgrade.upgrade(host)
     upgrade.reboot(host)
@@ -159,11 +175,31 @@ def upgraded(host: Host, server: Server, inventory: Path, passwords: dict[str, s
     bounced = [line for line in log.splitlines() if "status=bounced" in line]
     after = _state(host, server_of(host, FQDN, Path(server.cafile).parent), passwords)
     return Upgraded(
-        before, after, apt.returncode, deploy, second, injection, delivered, bounced, faults.queue_size(host)
+        unprepared,
+        prepared,
+        before,
+        after,
+        apt.returncode,
+        deploy,
+        second,
+        injection,
+        delivered,
+        bounced,
+        faults.queue_size(host),
     )
 
 
 # --- the upgrade itself ----------------------------------------------------------------------------
+
+
+def test_upgrade_check_names_the_step_left_before_the_os_upgrade(upgraded: Upgraded) -> None:
+    code, verdict = upgraded.check_unprepared
+    failing = [check["name"] for check in verdict["checks"] if not check["ok"]]  # type: ignore[attr-defined]
+    assert (code, verdict["ready"], failing) == (1, False, ["Dovecot held"])
+
+
+def test_upgrade_check_passes_once_dovecot_is_held(upgraded: Upgraded) -> None:
+    assert upgraded.check_prepared[0] == 0 and upgraded.check_prepared[1]["ready"] is True
 
 
 def test_host_runs_trixie(host: Host, upgraded: Upgraded) -> None:
