@@ -46,3 +46,11 @@ def test_a_layer_imports_only_what_is_below_it(folder: str, forbidden: set[str])
 def test_nothing_edits_sys_path(folder: str) -> None:
     found = {(str(path.relative_to(ROOT)), "sys.path") for path in _files(folder) if _edits_sys_path(path)}
     assert found == set()
+
+
+def test_settings_import_pyinfra_only_in_the_inventory_loader() -> None:
+    # DESIGN.md section 1: pure settings code never imports pyinfra; mailforge/settings/inventory.py alone does
+    # (and only in the child Python it starts).
+    found = {str(path.relative_to(ROOT)) for path in _files("mailforge/settings")
+             if _imports(path) & {"pyinfra", "pyinfra_cli"}}  # fmt: skip
+    assert found == {"mailforge/settings/inventory.py"}
