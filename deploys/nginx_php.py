@@ -20,15 +20,6 @@ from deploys.templating import TEMPLATES, header, template
 from deploys.tls import CRL_NAME, CRL_ROOT
 from mailforge.settings import TlsSettings, WebSettings
 
-DEFAULTS = {
-    # PHP-FPM processes per app pool at most; None: sized from the host's CPUs and memory (settings.fpm_children).
-    "nginx_php_fpm_max_children": None,
-    # A worker is recycled after this many requests (0: never), bounding leaks in long-running PHP.
-    "nginx_php_fpm_max_requests": 500,
-    # Strict-Transport-Security max-age in seconds (one year; 0 sends max-age=0, turning HSTS off).
-    "nginx_php_hsts_max_age": 31536000,
-}
-
 PHP = "8.2"  # Debian 12's PHP
 FPM = f"php{PHP}-fpm"
 PACKAGES = ["nginx", FPM, f"php{PHP}-cli"]

@@ -16,10 +16,8 @@ operations CLI works where the test-host code is absent or unusable (another mac
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import subprocess
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -216,27 +214,13 @@ def resolve(kind: str, name: str) -> Destination:
 
 def inventory_host_data(inventory: str, name: str, *, cwd: Path | None = None) -> dict[str, Any]:
     """An inventory host's data as pyinfra sees it (the inventory with group_data/ of ``cwd``, by default the
-    current directory, as `pyinfra INVENTORY ...` run there would): pyinfra's own ``debug-inventory --json``."""
-    path = Path(inventory)
-    if not path.is_file():
-        raise TargetError(f"no inventory file {inventory}")
-    pyinfra = Path(sys.executable).with_name("pyinfra")
-    proc = subprocess.run(
-        [str(pyinfra), str(path.resolve()), "debug-inventory", "--json"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    current directory, as `pyinfra INVENTORY ...` run there would): mailforge.settings' one inventory loader."""
+    from mailforge.settings.inventory import InventoryError, host_data  # starts pyinfra: only when needed
+
     try:
-        hosts = json.loads(proc.stdout)
-    except ValueError:
-        raise TargetError(f"pyinfra cannot read {inventory}: {proc.stderr.strip()[-500:]}") from None
-    for host in hosts:
-        if host["name"] == name:
-            return dict(host["data"])
-    names = ", ".join(h["name"] for h in hosts) or "none"
-    raise TargetError(f"{inventory} has no host {name!r} (it has: {names})")
+        return host_data(inventory, name, cwd=cwd)
+    except InventoryError as exc:
+        raise TargetError(str(exc)) from None
 
 
 def ssh_runner_from_data(name: str, data: Mapping[str, Any]) -> SshRunner:

@@ -11,8 +11,6 @@ options, a key that does not open the archive, an altered archive, a failed host
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,8 +21,8 @@ from mailforge import remote
 from mailforge.backup.archive import ArchiveError, Manifest, settings_fingerprint
 from mailforge.backup.crypto import CryptoError, Key, key_from
 from mailforge.remote import DEFAULT_INVENTORY, SshRunner, Target, TargetError
+from mailforge.settings import SettingsError, load_settings
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 REFUSED, FAILED = 1, 2
 # Bad options, about the host (raised by mailforge/remote.py) or the rest: one error type, exit status 2.
 UsageError = TargetError
@@ -122,41 +120,11 @@ class Inventoried:
     problem: str | None  # why there is no hash (the settings do not validate)
 
 
-def inventory_data(inventory: str, name: str) -> dict[str, Any]:
-    """A host's data exactly as the deploy sees it (inventory + group_data/ + --data): pyinfra's own
-    ``debug-inventory --json``, run from the project root like `lab.provision.run_deploy`."""
-    path = Path(inventory)
-    if not path.is_file():
-        raise UsageError(f"no inventory file {inventory}")
-    pyinfra = Path(sys.executable).with_name("pyinfra")
-    proc = subprocess.run(
-        [str(pyinfra), str(path.resolve()), "debug-inventory", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    try:
-        hosts = json.loads(proc.stdout)
-    except ValueError:
-        raise UsageError(f"pyinfra cannot read {inventory}: {proc.stderr.strip()[-500:]}") from None
-    for host in hosts:
-        if host["name"] == name:
-            return dict(host["data"])
-    names = ", ".join(h["name"] for h in hosts) or "none"
-    raise UsageError(f"{inventory} has no host {name!r} (it has: {names})")
-
-
 def load_inventory_host(inventory: str, name: str) -> Inventoried:
     """The host's data, validated into settings for the settings hash (a bad inventory gives no hash)."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from deploys.settings import defaults
-    from mailforge.settings import SettingsError, load_settings
-
-    data = inventory_data(inventory, name)
+    data = remote.inventory_host_data(inventory, name)
     try:
-        settings = load_settings(data, defaults(), host=name)
+        settings = load_settings(data, host=name)
     except SettingsError as exc:
         return Inventoried(data, None, None, str(exc))
     return Inventoried(data, settings_fingerprint(settings), settings.domain_names, None)

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from deploys.settings import defaults
 from mailforge.backup.archive import (
     MANIFEST,
     SUMS,
@@ -401,7 +400,7 @@ def data(**changes: Any) -> dict[str, Any]:
 
 
 def fingerprint(host_data: dict[str, Any], password: str = STRONG) -> str:
-    return settings_fingerprint(load_settings(host_data, defaults(), environ={"ALICE_PW": password}))
+    return settings_fingerprint(load_settings(host_data, environ={"ALICE_PW": password}))
 
 
 def test_settings_hash_is_stable() -> None:
