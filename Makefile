@@ -7,7 +7,7 @@ PYTEST := $(VENV)/bin/pytest
 # Independent e2e modules each own a test host; xdist runs them side by side (one worker per core).
 E2E_WORKERS ?= 2
 
-.PHONY: bootstrap demo demo-down test lint unit dns e2e bench clean
+.PHONY: bootstrap demo demo-down test lint unit dns e2e bench clean lock
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -41,6 +41,15 @@ e2e: bootstrap
 
 bench: bootstrap
 	@for b in bench/[!_]*.py; do m=bench.$$(basename $$b .py); echo "== $$m"; $(PY) -m $$m || exit 1; done
+
+# Refresh requirements.lock after changing a dependency in pyproject.toml: one universal lock (every Python
+# the control machine may have: 3.11 on Debian 12, 3.13 on Debian 13) with the hash of every file.
+# uv is used only here, from its own venv under build/.
+UV_VERSION := 0.13.9
+lock:
+	[ -x build/uv/bin/uv ] || (python3 -m venv build/uv && build/uv/bin/pip install -q uv==$(UV_VERSION))
+	build/uv/bin/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 \
+		--generate-hashes --quiet -o requirements.lock
 
 clean:
 	-$(VENV)/bin/mailforge testhost down --all

@@ -33,6 +33,7 @@ from typing import Any
 
 from deploys import postfixadmin
 from lab.provision import ENTRY, ROOT, DeployResult, run_deploy, write_inventory
+from lab.teardown import torn_down
 from mailforge.testhost import Host, StateDir, TesthostError, hosts
 
 DEPLOY_HOST = "bc-deploy"
@@ -133,10 +134,8 @@ def main() -> int:
     floor = floor_command()  # before any host exists: a component that does not import stops us here
     state = StateDir()
     names = (DEPLOY_HOST, FLOOR_HOST)
-    try:
+    with torn_down(state, names):
         with ThreadPoolExecutor(max_workers=2) as pool:  # leaving the block waits for both, even on Ctrl-C
-            for name in names:  # a leftover of a killed earlier run would make `up` refuse
-                hosts.down(name, state=state)
             futures = [pool.submit(hosts.up, name, state=state, log=lambda _m: None) for name in names]
             deploy_host, floor_host = (f.result() for f in futures)
         with tempfile.TemporaryDirectory(prefix="mf-bench-converge-") as tmp:
@@ -163,12 +162,6 @@ def main() -> int:
                 print(f"no-op re-run {i + 1}: {elapsed:.1f} s, {again.changed} changed", flush=True)
                 for op in changed_operations(again.output):
                     print(f"  changed: {op}", flush=True)
-    finally:
-        for name in names:
-            try:
-                hosts.down(name, state=state)
-            except TesthostError as exc:
-                print(f"cleanup of {name} failed: {exc}", file=sys.stderr)
     report(deploy_s, floor_s, reruns, changed)
     return 0
 

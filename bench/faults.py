@@ -36,6 +36,7 @@ from lab import faults
 from lab.faults import KILL_AT
 from lab.mail import DEPLOY_ENV, server_data
 from lab.provision import run_deploy, write_inventory
+from lab.teardown import torn_down
 from mailforge.testhost import StateDir, TesthostError, hosts
 
 HOST, KILL_HOST = "flt-bench", "flt-bkill"
@@ -57,44 +58,35 @@ def main() -> int:
     names = [HOST] + ([] if args.no_deploy_kill else [KILL_HOST])
     rows: list[faults.Outcome] = []
     started = time.monotonic()
-    try:
-        with tempfile.TemporaryDirectory(prefix="mf-bench-faults-") as tmp:
-            for name in names:  # a leftover of a killed earlier run would make `up` refuse
-                hosts.down(name, state=state)
-            host = hosts.up(HOST, state=state, log=lambda _m: None)
-            inventory = write_inventory(
-                Path(tmp) / "inventory.py", [(host.name, host.address, server_data(host.fqdn, {}))], state.ssh_key
+    with torn_down(state, names), tempfile.TemporaryDirectory(prefix="mf-bench-faults-") as tmp:
+        host = hosts.up(HOST, state=state, log=lambda _m: None)
+        inventory = write_inventory(
+            Path(tmp) / "inventory.py", [(host.name, host.address, server_data(host.fqdn, {}))], state.ssh_key
+        )
+        print(f"deploying {HOST} ({load()}) ...", flush=True)
+        result = run_deploy(inventory, env=DEPLOY_ENV)
+        if not result.ok:
+            raise TesthostError(f"the deploy failed:\n{result.explain()}")
+        faults.name_the_client(host)
+        for fault in [faults.BASELINE, *faults.FAULTS.values()]:
+            print(f"{fault.name} ({load()}) ...", flush=True)
+            rows.append(faults.run_fault(host, fault, f"b{uuid.uuid4().hex[:8]}", args.messages))
+            print(f"  {describe(rows[-1])}", flush=True)
+        if not args.no_deploy_kill:
+            kill_host = hosts.up(KILL_HOST, state=state, log=lambda _m: None)
+            kill_inventory = write_inventory(
+                Path(tmp) / "kill.py",
+                [(kill_host.name, kill_host.address, server_data(kill_host.fqdn, {}))],
+                state.ssh_key,
             )
-            print(f"deploying {HOST} ({load()}) ...", flush=True)
-            result = run_deploy(inventory, env=DEPLOY_ENV)
-            if not result.ok:
-                raise TesthostError(f"the deploy failed:\n{result.explain()}")
-            faults.name_the_client(host)
-            for fault in [faults.BASELINE, *faults.FAULTS.values()]:
-                print(f"{fault.name} ({load()}) ...", flush=True)
-                rows.append(faults.run_fault(host, fault, f"b{uuid.uuid4().hex[:8]}", args.messages))
-                print(f"  {describe(rows[-1])}", flush=True)
-            if not args.no_deploy_kill:
-                kill_host = hosts.up(KILL_HOST, state=state, log=lambda _m: None)
-                kill_inventory = write_inventory(
-                    Path(tmp) / "kill.py",
-                    [(kill_host.name, kill_host.address, server_data(kill_host.fqdn, {}))],
-                    state.ssh_key,
-                )
-                print(f"deploy-killed: killing the first deploy at {KILL_AT} ({load()}) ...", flush=True)
-                killed, rerun, outcome = faults.run_killed_deploy(
-                    kill_host, kill_inventory, DEPLOY_ENV, KILL_AT, f"b{uuid.uuid4().hex[:8]}", args.messages
-                )
-                print(f"  killed at {killed.operation!r} after {killed.seconds:.0f} s; re-run ok={rerun.ok} "
-                      f"changed={rerun.changed}", flush=True)  # fmt: skip
-                rows.append(outcome)
-                print(f"  {describe(outcome)}", flush=True)
-    finally:
-        for name in names:
-            try:
-                hosts.down(name, state=state)
-            except TesthostError as exc:
-                print(f"cleanup of {name} failed: {exc}", file=sys.stderr)
+            print(f"deploy-killed: killing the first deploy at {KILL_AT} ({load()}) ...", flush=True)
+            killed, rerun, outcome = faults.run_killed_deploy(
+                kill_host, kill_inventory, DEPLOY_ENV, KILL_AT, f"b{uuid.uuid4().hex[:8]}", args.messages
+            )
+            print(f"  killed at {killed.operation!r} after {killed.seconds:.0f} s; re-run ok={rerun.ok} "
+                  f"changed={rerun.changed}", flush=True)  # fmt: skip
+            rows.append(outcome)
+            print(f"  {describe(outcome)}", flush=True)
     report(rows, args.messages, time.monotonic() - started)
     return 0
 

@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.provision import run_deploy, write_inventory
+from lab.teardown import torn_down
 from mailforge.testhost import Host, StateDir, TesthostError, hosts
 
 MF_HOST = "bm-mf"
@@ -379,10 +380,8 @@ def main() -> int:
     names = (MF_HOST, STOCK_HOST, LMTP_HOST)
     results: dict[str, Figures] = {}
     started = time.monotonic()
-    try:
+    with torn_down(state, names):
         with ThreadPoolExecutor(max_workers=3) as pool:  # leaving the block waits for all, even on Ctrl-C
-            for name in names:  # a leftover of a killed earlier run would make `up` refuse
-                hosts.down(name, state=state)
             mf_host, stock_host, lmtp_host = (
                 f.result() for f in [pool.submit(hosts.up, n, state=state, log=lambda _m: None) for n in names]
             )
@@ -408,12 +407,6 @@ def main() -> int:
             stock_target("lmtp-floor", lmtp_host, users),
         )
         results = measure(targets, args.messages, args.rounds, args.latency_messages)
-    finally:
-        for name in names:
-            try:
-                hosts.down(name, state=state)
-            except TesthostError as exc:
-                print(f"cleanup of {name} failed: {exc}", file=sys.stderr)
     report(results, args.messages, args.mailboxes, args.rounds, args.latency_messages, time.monotonic() - started)
     return 0
 

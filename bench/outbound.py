@@ -20,6 +20,7 @@ from pathlib import Path
 from lab import peers
 from lab.mail import Server, message, smtp
 from lab.provision import run_deploy, write_inventory
+from lab.teardown import torn_down
 from mailforge.testhost import Host, StateDir, hosts
 
 PASSWORD_ENV, PASSWORD = "MAILFORGE_BENCH_PASSWORD", "Bench-Outbound-2026!"
@@ -93,17 +94,13 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=400, help="messages per batch")
     args = parser.parse_args()
     state = StateDir()
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            server_host, mx, server = setup(state, Path(tmp))
-            run_batch(server, mx, 20, "warmup")  # postscreen cache, TLS session cache, process pools
-            signed_rate, signed_lat = run_batch(server, mx, args.n, "signed")
-            server_host.run("postconf -e 'smtpd_milters =' 'non_smtpd_milters =' && postfix reload")
-            plain_rate, plain_lat = run_batch(server, mx, args.n, "unsigned")
-            signed_ok = mx.run(f"grep -l '^DKIM-Signature' {SINK}/*.eml | wc -l").stdout.strip()
-        finally:
-            for name in ("bo-srv", "bo-mx"):
-                hosts.down(name, state=state)
+    with tempfile.TemporaryDirectory() as tmp, torn_down(state, ("bo-srv", "bo-mx")):
+        server_host, mx, server = setup(state, Path(tmp))
+        run_batch(server, mx, 20, "warmup")  # postscreen cache, TLS session cache, process pools
+        signed_rate, signed_lat = run_batch(server, mx, args.n, "signed")
+        server_host.run("postconf -e 'smtpd_milters =' 'non_smtpd_milters =' && postfix reload")
+        plain_rate, plain_lat = run_batch(server, mx, args.n, "unsigned")
+        signed_ok = mx.run(f"grep -l '^DKIM-Signature' {SINK}/*.eml | wc -l").stdout.strip()
     print(f"\nN = {args.n} messages per batch, one SMTP session each, 587 -> Postfix -> remote MX (sink)")
     print(f"messages carrying a DKIM-Signature at the sink: {signed_ok} (the signed batch and the warm-up)")
     print(f"{'path':<22}{'msg/s':>8}{'p50 s':>9}{'p99 s':>9}")

@@ -1,5 +1,5 @@
 """One SSH command's round trip through pyinfra's connector, with Nagle's algorithm on (paramiko's default)
-and off (mailforge/ssh_nodelay.py, what deploys/mailserver.py sets). Each fact of a deploy is such a command.
+and off (deploys/runtime.py, what deploys/mailserver.py sets). Each fact of a deploy is such a command.
 
     .venv/bin/python -m bench.ssh_nodelay [--commands 100] [--rounds 4]
 
@@ -19,7 +19,7 @@ from pyinfra.api import Config, Inventory, State
 from pyinfra.api.connect import connect_all
 from pyinfra.api.host import Host as PyinfraHost
 
-from mailforge.ssh_nodelay import disable_nagle
+from deploys.runtime import disable_nagle
 from mailforge.testhost import StateDir, hosts
 
 HOST = "bn-ssh"

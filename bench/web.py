@@ -6,7 +6,7 @@ One fresh test host (bench-web) with the full deploy. `wrk` (Debian's package) r
 against its own Nginx over HTTPS, by name (the names map to 127.0.0.1 in its /etc/hosts), so SNI picks the
 right server block and no benchmark traffic leaves the host. Two pages: Roundcube's login page and
 PostfixAdmin's login page, both rendered by PHP. Each is measured with the pools as deployed (sized from
-the host's CPUs and memory, mailforge/settings.py fpm_children) and with the same pools switched to Debian's
+the host's CPUs and memory, mailforge/settings/nginx_php.py fpm_children) and with the same pools switched to Debian's
 www.conf process settings (pm = dynamic, max_children 5, start 2, min/max spare 1/3, no max_requests), in the
 same run on the same host, in ABBA order over --rounds rounds (ours, Debian, Debian, ours, ...), so that a
 machine getting busier or quieter during the run weighs on both sides alike. Figures come last: median

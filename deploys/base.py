@@ -11,11 +11,6 @@ from pyinfra.operations import apt, files, server
 from deploys.facts import DpkgInterrupted
 from mailforge.settings import BaseSettings
 
-DEFAULTS = {
-    # IANA timezone of the server; mail logs and queue ages are read in it.
-    "mail_timezone": "UTC",
-}
-
 # Tools every later step and every operator expects on a mail server. logrotate (priority "important" in
 # Debian, so on any normal install, but not in a minimal image) rotates what Nginx, Roundcube and fail2ban log.
 PACKAGES = ["ca-certificates", "curl", "openssl", "procps", "tzdata", "less", "logrotate"]

@@ -26,15 +26,6 @@ from deploys.templating import template
 from deploys.tls import CertificateNames
 from mailforge.settings import TlsSettings
 
-DEFAULTS = {
-    # ACME directory (Let's Encrypt production); tests point it at a local pebble.
-    "certbot_server": "https://acme-v02.api.letsencrypt.org/directory",
-    # Account address for expiry notices; unset: registered without one.
-    "certbot_email": None,
-    # A PEM file on the control machine to trust for the ACME directory's own HTTPS (a private ACME server).
-    "certbot_ca_bundle": None,
-}
-
 CA_BUNDLE = "/etc/mailforge/certbot/acme-ca.pem"
 # Certbot runs every executable here after each successful renewal.
 # https://eff-certbot.readthedocs.io/en/stable/using.html#renewing-certificates

@@ -20,13 +20,6 @@ from deploys.service import check_then_reload
 from deploys.templating import template
 from mailforge.settings import DkimSettings
 
-DEFAULTS = {
-    # DKIM selector: the record is published at <selector>._domainkey.<domain>; change it to rotate keys.
-    "dkim_selector": "mail",
-    # RSA key size; 2048 is what receivers expect today (1024 is weak, 4096 does not fit some DNS UIs).
-    "dkim_key_bits": 2048,
-}
-
 PACKAGES = ["opendkim", "opendkim-tools"]
 KEY_DIR = "/etc/opendkim/keys"
 # Inside Postfix's queue directory: chrooted smtpd and cleanup reach it as opendkim/opendkim.sock.

@@ -20,21 +20,6 @@ from mailforge.dns.report import text_report
 from mailforge.dns.zonefiles import BUILD_DNS, write_host_zones
 from mailforge.settings import Settings
 
-DEFAULTS = {
-    # Public addresses of the server (A/AAAA, SPF, PTR); empty lists publish no address records.
-    "mail_ipv4": [],
-    "mail_ipv6": [],
-    # DMARC policy to publish, and where aggregate reports go (plain addresses).
-    "dns_dmarc_policy": "quarantine",
-    "dns_dmarc_rua": [],
-    # CAs allowed to issue certificates for the domains (CAA), e.g. ["letsencrypt.org"].
-    "dns_caa_issuers": [],
-    # Pre-flight audit of the published DNS: off | warn (print findings) | enforce (errors stop the run).
-    "mail_dns_preflight": "warn",
-    # Resolvers for the pre-flight, as "IP[:PORT]"; empty: those of /etc/resolv.conf on the control machine.
-    "dns_preflight_nameservers": [],
-}
-
 ZONE_DIR = BUILD_DNS
 
 

@@ -13,14 +13,6 @@ from deploys.service import check_then_reload
 from deploys.templating import template
 from mailforge.settings import DovecotSettings, TlsSettings
 
-DEFAULTS = {
-    # uid/gid of the vmail user that owns every Maildir (Dovecot's mail_uid/mail_gid).
-    "dovecot_vmail_uid": 2000,
-    "dovecot_vmail_gid": 2000,
-    # Root of the Maildirs: <root>/<domain>/<user>.
-    "dovecot_mail_root": "/var/vmail",
-}
-
 # Folders every mailbox has from its first login, with their RFC 6154 special-use flags (15-mailboxes.conf);
 # the webmail is configured with the same names (deploys/webmail.py).
 SPECIAL_USE_FOLDERS = (

@@ -27,17 +27,6 @@ from deploys.templating import template
 from deploys.webmail import ROUNDCUBE_USER
 from mailforge.settings import FIREWALL_PORTS, Fail2banSettings, WebSettings
 
-DEFAULTS = {
-    # Failed logins from one address within fail2ban_findtime seconds that get it banned.
-    "fail2ban_maxretry": 5,
-    # The window, in seconds, in which fail2ban_maxretry failures count.
-    "fail2ban_findtime": 600,
-    # How long, in seconds, a ban lasts.
-    "fail2ban_bantime": 3600,
-    # Addresses or CIDR networks never banned (your office, your monitoring); loopback always is.
-    "fail2ban_ignoreip": [],
-}
-
 # python3-systemd: the journal backend; python3-pyinotify: log files are read as they grow, not polled.
 PACKAGES = ["fail2ban", "python3-systemd", "python3-pyinotify", "nftables"]
 # Every port a mailbox password opens (SMTP, IMAP, the web apps); SSH stays out of the mail jails' bans.

@@ -1,5 +1,5 @@
 """Host firewall: nftables, on by default. Inbound, only SSH, mail and web ports (FIREWALL_PORTS in
-mailforge/settings.py) plus `firewall_extra_ports` are open; loopback, replies to the host's own connections and
+mailforge/settings/) plus `firewall_extra_ports` are open; loopback, replies to the host's own connections and
 rate-limited ping pass; everything else is dropped. So MariaDB (3306), Dovecot's and Postfix's internal services
 (LMTP, auth, policy and milter sockets) are never reachable from outside, even were one of them to listen on
 every address.
@@ -19,14 +19,6 @@ from pyinfra.operations import apt, files
 from deploys.service import check_then_reload
 from deploys.templating import template
 from mailforge.settings import FIREWALL_PORTS, FirewallSettings
-
-DEFAULTS = {
-    # Filter inbound traffic with nftables (SSH, mail and web ports open, the rest dropped). False: mailforge
-    # removes its own table and leaves nftables alone.
-    "firewall_enabled": True,
-    # More TCP ports to open, e.g. [8443]; 22, 25, 80, 143, 443, 465, 587 and 993 are always open.
-    "firewall_extra_ports": [],
-}
 
 TABLE = "inet mailforge_filter"
 CONF = "/etc/nftables.conf"

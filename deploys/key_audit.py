@@ -22,8 +22,6 @@ from deploys import dkim, postfixadmin, postfixadmin_ui
 from mailforge.keyaudit import SecretFile, audit_script
 from mailforge.settings import Settings
 
-DEFAULTS: dict[str, object] = {}
-
 ROOT = "root:root"
 WEB = "root:www-data"  # PHP pools read these through group www-data (Debian's packaging)
 OWNER_ONLY = 0o600

@@ -20,14 +20,14 @@ from deploys import (
     postfix,
     postfixadmin,
     postfixadmin_ui,
+    runtime,
     tls,
     webmail,
 )
 from deploys.settings import settings_for
-from mailforge import op_order, ssh_nodelay
 
-op_order.install()  # the same operation order as pyinfra's, without inspect.stack() (see the module)
-ssh_nodelay.disable_nagle(host.connector)  # no 40 ms delayed-ACK wait per fact or command (see the module)
+# pyinfra's operation order without inspect.stack(), and no 40 ms delayed-ACK wait per fact or command.
+runtime.install(host.connector)
 settings = settings_for(host)
 dns.preflight(settings, host.name)
 

@@ -14,8 +14,6 @@ from pyinfra.operations import apt, files, server, systemd
 from deploys.facts import SqlRows
 from deploys.templating import template
 
-DEFAULTS: dict[str, object] = {}
-
 PACKAGES = ["mariadb-server", "mariadb-client"]
 # System users that read the mail tables, each through the socket as itself.
 READERS = ("postfix", "dovecot")

@@ -20,15 +20,6 @@ from deploys.templating import TEMPLATES, header, template
 from deploys.tls import CRL_NAME, CRL_ROOT
 from mailforge.settings import TlsSettings, WebSettings
 
-DEFAULTS = {
-    # PHP-FPM processes per app pool at most; None: sized from the host's CPUs and memory (settings.fpm_children).
-    "nginx_php_fpm_max_children": None,
-    # A worker is recycled after this many requests (0: never), bounding leaks in long-running PHP.
-    "nginx_php_fpm_max_requests": 500,
-    # Strict-Transport-Security max-age in seconds (one year; 0 sends max-age=0, turning HSTS off).
-    "nginx_php_hsts_max_age": 31536000,
-}
-
 PHP = "8.2"  # Debian 12's PHP
 FPM = f"php{PHP}-fpm"
 PACKAGES = ["nginx", FPM, f"php{PHP}-cli"]
@@ -45,6 +36,7 @@ def socket(app: str) -> str:
 
 @deploy("Nginx and PHP-FPM")
 def nginx_php(web: WebSettings, tls: TlsSettings) -> None:
+    template("/etc/apt/preferences.d/mailforge-web", component="nginx_php")
     apt.packages(name="Install Nginx and PHP-FPM", packages=PACKAGES, no_recommends=True)
     # Debian's PostfixAdmin depends on "apache2 | lighttpd | httpd": a host provisioned before the web tier
     # existed got one of them, holding port 80. Removed only now that Nginx provides httpd, so apt keeps

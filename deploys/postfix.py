@@ -16,32 +16,6 @@ from deploys.service import check_then_reload
 from deploys.templating import template
 from mailforge.settings import PostfixSettings, RelaySettings, TlsSettings
 
-DEFAULTS = {
-    # Largest message accepted, in bytes (Postfix's message_size_limit; 50 MiB).
-    "postfix_message_size_limit": 52428800,
-    # Domains delivered to local Unix accounts; virtual domains must never be listed here. $myhostname makes
-    # Postfix's own notices to postmaster (postmaster@<mail_hostname>, notify_classes) local, through
-    # /etc/aliases; without it they were routed by DNS to this very host, bounced and discarded.
-    # https://www.postfix.org/postconf.5.html#notify_classes
-    "postfix_mydestination": ["$myhostname", "localhost"],
-    # Optional static routes: {"example.net": "smtp:[10.0.0.5]:25"} (Postfix transport(5)).
-    "postfix_transport_maps": {},
-    # Smarthost for clouds that block outbound port 25 (e.g. "smtp.sendgrid.net"); empty: deliver directly.
-    "postfix_relay_host": "",
-    # Its submission port: 587 (STARTTLS) or 2525.
-    "postfix_relay_port": 587,
-    "postfix_relay_username": "",
-    # Name of an environment variable on the control machine holding the relay password...
-    "postfix_relay_password_env": "",
-    # ...or a file on the control machine holding it (never commit either).
-    "postfix_relay_password_file": "",
-    # Outbound TLS: "may" (opportunistic, logged) or "dane" (needs a DNSSEC-validating resolver).
-    "postfix_outbound_tls": "may",
-    # Mail submitted on 587/465 leaves with a Received header naming only this server's hop, not the user's
-    # address (/etc/postfix/submission_header_checks); False keeps Postfix's full header.
-    "postfix_hide_submission_client": True,
-}
-
 PACKAGES = ["postfix", "postfix-mysql", "libsasl2-modules"]
 SQL_MAPS = (
     "virtual_mailbox_domains",

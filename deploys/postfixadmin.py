@@ -19,11 +19,6 @@ from deploys.facts import GENERATE_PASSWORD, SqlRows
 from deploys.templating import template
 from mailforge.settings import Alias, Mailbox, MailDomain, WebSettings
 
-DEFAULTS = {
-    # Password hash scheme, via `doveadm pw` so Dovecot verifies exactly what PostfixAdmin wrote.
-    "postfixadmin_password_scheme": "ARGON2I",
-}
-
 DATABASE = "postfixadmin"
 CLI = "/usr/share/postfixadmin/scripts/postfixadmin-cli"
 SECRETS = "/etc/mailforge/mailboxes"

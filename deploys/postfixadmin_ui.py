@@ -25,19 +25,6 @@ from deploys.facts import GENERATE_PASSWORD, FileExists, SqlRows
 from deploys.postfixadmin import CLI, CUSTOM_CSS, DATABASE
 from mailforge.settings import TlsSettings, WebSettings
 
-DEFAULTS = {
-    # The UI's host name (default: postfixadmin.<the parent domain of mail_hostname>).
-    "postfixadmin_hostname": None,
-    # The superadmin's login, a mail address (default: admin@<the first mail domain>).
-    "postfixadmin_superadmin": None,
-    # postmaster@ of a domain added in the UI, and PostfixAdmin's sender: a declared mailbox or alias (default: the
-    # superadmin if it is one, else the first declared mailbox).
-    "postfixadmin_default_aliases_to": None,
-    # An environment variable on the control machine holding the superadmin's password; unset: generated on
-    # the host, /etc/mailforge/postfixadmin/superadmin (0600).
-    "postfixadmin_superadmin_password_env": None,
-}
-
 USER = "postfixadmin"
 PUBLIC = "/usr/share/postfixadmin/public"
 TEMPLATES_C = "/var/cache/postfixadmin/templates_c"

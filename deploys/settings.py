@@ -1,4 +1,4 @@
-"""Read the current host's data once into validated settings, over every component's DEFAULTS."""
+"""Read the current host's data once into validated settings (mailforge/settings applies every default)."""
 
 from __future__ import annotations
 
@@ -6,36 +6,9 @@ from typing import Any
 
 from pyinfra.api.exceptions import PyinfraError
 
-from deploys import (
-    base,
-    certbot,
-    dkim,
-    dns,
-    dovecot,
-    fail2ban,
-    firewall,
-    mariadb,
-    nginx_php,
-    postfix,
-    postfixadmin,
-    postfixadmin_ui,
-    tls,
-    webmail,
-)
 from deploys.facts import MachineSize, OsRelease
 from mailforge import releases
 from mailforge.settings import Machine, Settings, SettingsError, load_settings
-
-WEB = (nginx_php, certbot, postfixadmin_ui, webmail)
-COMPONENTS = (base, mariadb, postfixadmin, tls, postfix, dkim, dovecot, dns, *WEB)
-COMPONENTS += (firewall, fail2ban)
-
-
-def defaults() -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for component in COMPONENTS:
-        merged.update(component.DEFAULTS)
-    return merged
 
 
 def settings_for(host: Any) -> Settings:
@@ -50,9 +23,7 @@ def settings_for(host: Any) -> Settings:
         release = releases.DEPLOY_DEFAULT  # the data is still checked, so one run lists every problem
     cpus, memory_mb = host.get_fact(MachineSize)
     try:
-        settings = load_settings(
-            host.data.dict(), defaults(), host=host.name, release=release, machine=Machine(cpus, memory_mb)
-        )
+        settings = load_settings(host.data.dict(), host=host.name, release=release, machine=Machine(cpus, memory_mb))
     except SettingsError as exc:
         problems.append(str(exc))
     if problems:

@@ -29,27 +29,6 @@ from pyinfra.operations.util import any_changed
 from deploys.facts import FileExists
 from deploys.templating import template
 from mailforge.settings import TlsSettings
-from mailforge.tls_policy import CURVES, INTERMEDIATE_CIPHERS
-
-DEFAULTS = {
-    # selfsigned: a host-local CA signs the server certificate (offline default).
-    "tls_mode": "selfsigned",
-    # The one TLS policy Postfix, Dovecot and Nginx share (mailforge/tls_policy.py explains each choice).
-    # Oldest protocol offered: "TLSv1.2" (Mozilla intermediate) or "TLSv1.3" (Mozilla modern). Port 25 keeps
-    # TLS 1.2 either way: its TLS is opportunistic, and a sender that cannot negotiate sends in plaintext.
-    "tls_min_protocol": "TLSv1.2",
-    # TLS 1.2 suites, preferred first: ECDHE with AEAD only, default Mozilla intermediate (guidelines 6.0) in
-    # Mozilla's order (ECDSA before RSA, AES-GCM before ChaCha20), which the server applies.
-    # https://ssl-config.mozilla.org/#config=intermediate
-    "tls_ciphers": list(INTERMEDIATE_CIPHERS),
-    # ECDHE groups, preferred first (TLS 1.2 and 1.3); no FFDHE group, so no DH parameters are needed.
-    "tls_curves": list(CURVES),
-    # True: the server's order (tls_ciphers) picks the suite; our one deviation from Mozilla intermediate,
-    # which says False. With only ECDHE+AEAD suites offered both are equally safe; server order makes the
-    # suite deterministic and satisfies Debian 12's testssl (mailforge/tls_policy.py explains). Port 25, which
-    # also offers older suites, always uses the server's order, whatever this says.
-    "tls_prefer_server_ciphers": True,
-}
 
 CA_DAYS = 3650
 CERT_DAYS = 825  # the longest lifetime clients still accept for a server certificate

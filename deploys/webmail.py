@@ -24,25 +24,6 @@ from deploys.facts import GENERATE_PASSWORD, FileExists
 from deploys.templating import TEMPLATES, header, template
 from mailforge.settings import TlsSettings, WebSettings
 
-DEFAULTS = {
-    # roundcube (Debian's package) | snappymail | rainloop (upstream archives, see README) | none
-    "webmail": "roundcube",
-    # The webmail's host name (default: webmail.<the parent domain of mail_hostname>).
-    "webmail_hostname": None,
-    # SnappyMail's pinned release: version, archive and its SHA-256 (override all three together). The digest
-    # was not computed here (these machines cannot download the archive): three independent packagers pin the
-    # same one, nixpkgs (pkgs/servers/snappymail/default.nix, a fixed-output fetch every Nix build re-checks)
-    # among them. A wrong digest stops the run with nothing installed.
-    "snappymail_version": "2.38.2",
-    "snappymail_archive_url": "https://github.com/the-djmaze/snappymail/releases/download/v2.38.2/snappymail-2.38.2.tar.gz",
-    "snappymail_archive_sha256": "71f1d8a9065cc9cf7ddd064f5c47cc7b255cb70e6a56713647fc73d4b79e33ec",
-    # RainLoop's last release (unmaintained upstream, see the README); its digest is pinned alike by three
-    # independent packagers (an Arch PKGBUILD and a Habitat plan among them).
-    "rainloop_version": "1.17.0",
-    "rainloop_archive_url": "https://github.com/RainLoop/rainloop-webmail/releases/download/v1.17.0/rainloop-legacy-1.17.0.zip",
-    "rainloop_archive_sha256": "782dcabacadab5d7176f7701dd23319a040b2cfbf974fac6df068600cf69c50a",
-}
-
 # PHP run on the host to write application.ini's admin credentials, reading the password from the 0600 file
 # named by its first argument. Both apps read [security] admin_login / admin_password with parse_ini_file and
 # check the password with password_verify() (RainLoop since 1.15.0; SnappyMail always). Once written, the file

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import runpy
 import shlex
 import smtplib
 import ssl
@@ -27,7 +26,8 @@ from pathlib import Path
 from lab import authcheck, peers
 from lab.provision import ROOT, run_deploy
 from mailforge.dns.zonefiles import zone_path
-from mailforge.settings import Settings, load_settings
+from mailforge.settings import Settings
+from mailforge.settings.inventory import host_settings
 from mailforge.testhost import StateDir, TesthostError, hosts
 
 NAME, MX = "demo", "demo-mx"
@@ -95,16 +95,10 @@ def write_private_json(path: Path, data: Mapping[str, object]) -> None:
     os.chmod(path, 0o600)
 
 
-def demo_settings(hostname: str) -> Settings:
-    """The settings the deploy computes for the demo host: group_data/all.py, then testhost.py, then the host."""
-    data: dict[str, object] = {}
-    for group in ("all", "testhost"):
-        values = runpy.run_path(str(ROOT / "group_data" / f"{group}.py"))
-        data |= {k: v for k, v in values.items() if not k.startswith("_")}
-    data["mail_hostname"] = f"{NAME}.example.test"
-    from deploys.settings import defaults  # the project root is on sys.path when run as `make demo`
-
-    return load_settings(data, defaults(), environ={})
+def demo_settings(name: str = NAME) -> Settings:
+    """The settings the deploy computes for the demo host (it must be running: the inventory lists running test
+    hosts): inventories/testhost.py with group_data/all.py and testhost.py layered, as pyinfra loads them."""
+    return host_settings(ROOT / "inventories" / "testhost.py", name, cwd=ROOT, environ={})
 
 
 def ensure_host(state: StateDir, name: str, index: int) -> hosts.Host:
@@ -178,7 +172,7 @@ def main() -> int:
         f"(no DKIM record: see {shown(zone)})",
     )
     verdict = receiver_verdict(host, mx, accounts[f"alice@{DOMAIN}"], ca)
-    web = demo_settings(host.fqdn).web
+    web = demo_settings(NAME).web
     urls = {"postfixadmin": f"https://{web.postfixadmin_hostname}/", "webmail": f"https://{web.webmail_hostname}/"}
     demo_json = BUILD / "demo.json"
     commands = hints(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
 import imaplib
+import re
 import smtplib
 import ssl
 import time
@@ -116,3 +118,51 @@ def fetch(server: Server, user: str, password: str, subject: str, timeout: float
             if time.monotonic() > deadline:
                 return None
             time.sleep(0.5)
+
+
+# --- a mailbox's content, to compare before and after an upgrade ------------------------------------
+
+
+@dataclass(frozen=True)
+class Folder:
+    uidvalidity: int
+    # (UID, flags sorted, SHA-256 of the message as stored): what a client's cache keys on.
+    messages: tuple[tuple[int, tuple[str, ...], str], ...]
+
+
+def snapshot(server: Server, user: str, password: str) -> dict[str, Folder]:
+    """Every folder of the mailbox, read over IMAPS without changing anything (EXAMINE, BODY.PEEK)."""
+    folders: dict[str, Folder] = {}
+    with imaplib.IMAP4_SSL(server.address, 993, ssl_context=server.tls(), timeout=30) as imap:
+        imap.login(user, password)
+        _, listing = imap.list()
+        names = [re.sub(r'^\(.*?\) "." ', "", line.decode()).strip('"') for line in listing if isinstance(line, bytes)]
+        for name in sorted(names):
+            imap.select(f'"{name}"', readonly=True)
+            _, validity = imap.response("UIDVALIDITY")
+            _, data = imap.uid("FETCH", "1:*", "(FLAGS BODY.PEEK[])")
+            messages = []
+            for part in data:
+                if not isinstance(part, tuple):
+                    continue
+                head = part[0].decode()
+                uid = int(re.search(r"UID (\d+)", head)[1])  # type: ignore[index]
+                flags = tuple(sorted(re.search(r"FLAGS \(([^)]*)\)", head)[1].split()))  # type: ignore[index]
+                messages.append((uid, flags, hashlib.sha256(part[1]).hexdigest()))
+            folders[name] = Folder(int(validity[0]), tuple(sorted(messages)))  # type: ignore[index,arg-type]
+    return folders
+
+
+def can_log_in(server: Server, user: str, password: str, protocol: str) -> bool:
+    """An IMAPS login (993) or an authenticated submission session (587, STARTTLS) with this password."""
+    try:
+        if protocol == "imaps":
+            with imaplib.IMAP4_SSL(server.address, 993, ssl_context=server.tls(), timeout=30) as imap:
+                return imap.login(user, password)[0] == "OK"
+        with smtp(server, 587) as client:
+            client.ehlo("client.example.test")
+            client.starttls(context=server.tls())
+            client.ehlo("client.example.test")
+            return client.login(user, password)[0] == 235
+    except (imaplib.IMAP4.error, smtplib.SMTPException):
+        return False

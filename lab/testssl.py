@@ -19,7 +19,7 @@ from pathlib import Path
 TARGETS: dict[int, tuple[str, ...]] = {25: ("-t", "smtp"), 465: (), 587: ("-t", "smtp"), 993: (), 443: ()}
 # Protocols, cipher categories, forward secrecy, server preference, server defaults (the certificate) and
 # every vulnerability check. Left out for time: client simulation (-c) and per-cipher listings (-e, -E); and
-# HTTP headers (-h), which tests/e2e/test_web.py checks itself.
+# HTTP headers (-h), which tests/e2e/test_web_tier.py checks itself.
 CHECKS = ("-p", "-s", "-f", "-P", "-S", "-U")
 # Findings every complete run has: a run that lost its connection part-way would lack some.
 EXPECTED = (

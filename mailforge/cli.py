@@ -19,6 +19,7 @@ AREAS = {
     "queue": "mailforge.queue_cli",
     "backup": "mailforge.backup.cli",
     "restore": "mailforge.backup.cli",
+    "upgrade-check": "mailforge.upgrade_check",
 }
 
 

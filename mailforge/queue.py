@@ -1,8 +1,9 @@
 """The Postfix queue: list it (``postqueue -j``), show a message (``postcat -q``), flush it (``postqueue -f``
 / ``-i``), hold / release / requeue / delete messages (``postsuper -h|-H|-r|-d``), locally or over SSH.
 
-Pure parts (parsing, filters, plans) are separate from execution: a ``Runner`` runs an argv list, locally
-or through the system ``ssh`` binary, so the same code drives this machine, a test host or a server.
+Pure parts (parsing, filters, plans) are separate from execution: a ``Runner`` (mailforge/remote.py) runs an
+argv list, locally or through the system ``ssh`` binary, so the same code drives this machine, a test host or a
+server.
 
 References: https://www.postfix.org/postqueue.1.html (JSON object format),
 https://www.postfix.org/postsuper.1.html, https://www.postfix.org/postcat.1.html.
@@ -14,11 +15,11 @@ import fnmatch
 import json
 import re
 import shlex
-import subprocess
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+
+from mailforge.remote import LocalRunner, Runner
 
 QUEUE_NAMES = ("maildrop", "incoming", "active", "deferred", "hold", "corrupt")
 
@@ -184,65 +185,6 @@ def plan(action: str, entries: Iterable[QueueEntry]) -> Plan:
 
 
 # -- execution --------------------------------------------------------------------------------------
-
-
-class Runner(Protocol):
-    def run(self, argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]: ...
-
-    def describe(self) -> str: ...
-
-
-@dataclass
-class LocalRunner:
-    sudo: bool = False
-    timeout: float = 120
-
-    def run(self, argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        full = ["sudo", "-n", *argv] if self.sudo else list(argv)
-        return subprocess.run(full, input=stdin, capture_output=True, text=True, timeout=self.timeout, check=False)
-
-    def describe(self) -> str:
-        return "this machine"
-
-
-@dataclass
-class SshRunner:
-    """Runs commands on ``destination`` (``user@host``) with the system ssh client.
-
-    The remote command is one string that the remote shell splits: it is built with ``shlex.join``,
-    so queue IDs and options cannot inject shell syntax. ``BatchMode`` makes a missing key fail fast
-    instead of prompting for a password.
-    """
-
-    destination: str
-    key: str | None = None
-    config: str | None = None
-    port: int | None = None
-    sudo: bool = False
-    options: tuple[str, ...] = ()
-    timeout: float = 120
-    ssh: str = "ssh"
-
-    def argv(self, argv: Sequence[str]) -> list[str]:
-        cmd = [self.ssh, "-o", "BatchMode=yes"]
-        if self.config:
-            cmd += ["-F", self.config]
-        if self.key:
-            cmd += ["-i", self.key, "-o", "IdentitiesOnly=yes"]
-        if self.port:
-            cmd += ["-p", str(self.port)]
-        for opt in self.options:
-            cmd += ["-o", opt]
-        remote = ["sudo", "-n", *argv] if self.sudo else list(argv)
-        return [*cmd, "--", self.destination, shlex.join(remote)]
-
-    def run(self, argv: Sequence[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(argv), input=stdin, capture_output=True, text=True, timeout=self.timeout, check=False
-        )
-
-    def describe(self) -> str:
-        return self.destination
 
 
 class QueueError(RuntimeError):

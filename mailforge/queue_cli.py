@@ -1,4 +1,5 @@
-"""`mailforge queue list|show|flush|hold|release|requeue|delete`: the Postfix queue, here or over SSH.
+"""`mailforge queue list|show|flush|hold|release|requeue|delete`: the Postfix queue, here or over SSH
+(mailforge/remote.py chooses the host and runs the commands).
 
 Destructive actions print what they will touch and do nothing without ``--yes``; ``--dry-run`` never
 touches anything; a filter that matches nothing does nothing (exit 1).
@@ -12,34 +13,23 @@ import sys
 import time
 from datetime import datetime
 
-from mailforge.queue import (
-    Filter,
-    LocalRunner,
-    Queue,
-    QueueEntry,
-    QueueError,
-    Runner,
-    SshRunner,
-    parse_duration,
-    plan,
-)
+from mailforge import remote
+from mailforge.queue import Filter, Queue, QueueEntry, QueueError, parse_duration, plan
 
 DESTRUCTIVE = ("hold", "release", "requeue", "delete")
 
 
 def _common() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("where")
-    g.add_argument("--host", metavar="USER@ADDR", help="run on this host over SSH (default: this machine)")
-    g.add_argument(
-        "--testhost",
-        metavar="NAME",
-        help="run on this mailforge test host (`mailforge testhost list`): its address and the project's key",
+    g = remote.add_arguments(
+        p,
+        "where",
+        inventory="option",
+        host_help="run on this host over SSH (default: this machine)",
+        testhost_help="run on this mailforge test host (`mailforge testhost list`): its address and the project's key",
+        inventory_help="run on HOST of this pyinfra inventory, over SSH as pyinfra reaches it (its ssh_* data)",
+        sudo_help="prefix the Postfix commands with sudo -n",
     )
-    g.add_argument("--ssh-key", metavar="PATH", help="private key for --host")
-    g.add_argument("--ssh-config", metavar="PATH", help="ssh_config file for --host")
-    g.add_argument("--ssh-port", type=int, metavar="PORT")
-    g.add_argument("--sudo", action="store_true", help="prefix the Postfix commands with sudo -n")
     g.add_argument("--config-dir", metavar="DIR", help="a non-default Postfix instance (postqueue -c DIR)")
     return p
 
@@ -90,31 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         a.set_defaults(func=cmd_action, action=action)
 
 
-# Test hosts are recreated all day at the same addresses: pinning their host keys is noise (as in testhost ssh).
-TESTHOST_SSH_OPTIONS = ("StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR")
-
-
-def runner_from(args: argparse.Namespace) -> Runner:
-    if args.testhost:
-        if args.host:
-            raise ValueError("--testhost and --host name two different hosts: give one")
-        from mailforge.testhost import TesthostError, hosts
-
-        try:
-            host = hosts.get(args.testhost)
-        except TesthostError as exc:
-            raise ValueError(str(exc)) from exc
-        return SshRunner(
-            f"root@{host.address}",
-            key=args.ssh_key or str(host.ssh_key),
-            config=args.ssh_config,
-            port=args.ssh_port,
-            sudo=args.sudo,
-            options=TESTHOST_SSH_OPTIONS,
-        )
-    if args.host:
-        return SshRunner(args.host, key=args.ssh_key, config=args.ssh_config, port=args.ssh_port, sudo=args.sudo)
-    return LocalRunner(sudo=args.sudo)
+def runner_from(args: argparse.Namespace) -> remote.Runner:
+    return remote.runner_for(remote.target_from(args, inventory="option"), args)
 
 
 def queue_from(args: argparse.Namespace) -> Queue:

@@ -29,10 +29,13 @@ if [ ! -f "$apt_stamp" ]; then
   mkdir -p build && rm -f build/.apt-* && touch "$apt_stamp"
 fi
 
-py_stamp=.venv/.stamp-$(sha256sum pyproject.toml | cut -c1-16)
+# requirements.lock pins every Python package CI installs, with hashes (`make lock` refreshes it from
+# pyproject.toml); the project itself is then installed on top without resolving anything again.
+py_stamp=.venv/.stamp-$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 if [ ! -f "$py_stamp" ]; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[test]'
+  .venv/bin/pip install -q --require-hashes -r requirements.lock
+  .venv/bin/pip install -q --no-deps -e .
   rm -f .venv/.stamp-* && touch "$py_stamp"
 fi

@@ -2,7 +2,7 @@
 
 The host is an inventory host (``HOST`` with ``--inventory``: its SSH details, and its settings for the
 settings hash), a test host (``--testhost NAME``) or any SSH destination (``--host USER@ADDR``), as for
-`mailforge queue`.
+`mailforge queue` (mailforge/remote.py chooses the host and runs the commands).
 
 Exit status: 0 done; 1 refused (the host is not deployed, or holds mail without --force); 2 an error (bad
 options, a key that does not open the archive, an altered archive, a failed host step).
@@ -11,36 +11,33 @@ options, a key that does not open the archive, an altered archive, a failed host
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mailforge import remote
 from mailforge.backup.archive import ArchiveError, Manifest, settings_fingerprint
 from mailforge.backup.crypto import CryptoError, Key, key_from
-from mailforge.queue import SshRunner
+from mailforge.remote import DEFAULT_INVENTORY, SshRunner, Target, TargetError
+from mailforge.settings import SettingsError, load_settings
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-DEFAULT_INVENTORY = "inventories/prod.py"
 REFUSED, FAILED = 1, 2
-
-
-class UsageError(ValueError):
-    pass
+# Bad options, about the host (raised by mailforge/remote.py) or the rest: one error type, exit status 2.
+UsageError = TargetError
 
 
 def _where(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("which host (one of HOST, --testhost, --host)")
-    g.add_argument("--inventory", metavar="FILE", help=f"pyinfra inventory HOST is in (default {DEFAULT_INVENTORY})")
-    g.add_argument("--testhost", metavar="NAME", help="a mailforge test host (`mailforge testhost list`)")
-    g.add_argument("--host", metavar="USER@ADDR", help="any host over SSH (no settings hash without an inventory)")
-    g.add_argument("--ssh-key", metavar="PATH", help="private key for --host")
-    g.add_argument("--ssh-config", metavar="PATH", help="ssh_config file for --host")
-    g.add_argument("--ssh-port", type=int, metavar="PORT")
-    g.add_argument("--sudo", action="store_true", help="run the host-side steps through sudo -n")
+    remote.add_arguments(
+        p,
+        "which host (one of HOST, --testhost, --host)",
+        inventory="positional",
+        inventory_help=f"pyinfra inventory HOST is in (default {DEFAULT_INVENTORY})",
+        testhost_help="a mailforge test host (`mailforge testhost list`)",
+        host_help="any host over SSH (no settings hash without an inventory)",
+        sudo_help="run the host-side steps through sudo -n",
+    )
 
 
 def _key_options(p: argparse.ArgumentParser, *, plain_flag: bool) -> None:
@@ -85,32 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 # -- option validation (pure) -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Target:
-    kind: str  # inventory | testhost | ssh
-    name: str  # the inventory host, test host or USER@ADDR
-    inventory: str | None = None
-
-    @property
-    def label(self) -> str:
-        return self.name.rsplit("@", 1)[-1]
-
-
 def target_of(host: str | None, args: argparse.Namespace) -> Target:
     """Exactly one of HOST (an inventory host), --testhost, --host."""
-    given = [n for n, v in (("HOST", host), ("--testhost", args.testhost), ("--host", args.host)) if v]
-    if len(given) != 1:
-        raise UsageError(
-            "name the host once: HOST (with --inventory), --testhost NAME or --host USER@ADDR; "
-            f"got {' and '.join(given) or 'none'}"
-        )
-    if args.inventory and not host:
-        raise UsageError("--inventory goes with HOST (an inventory host), not with --testhost or --host")
-    if host:
-        return Target("inventory", host, args.inventory or DEFAULT_INVENTORY)
-    if args.testhost:
-        return Target("testhost", args.testhost)
-    return Target("ssh", args.host)
+    return remote.target_from(args, host, inventory="positional")
 
 
 def restore_positionals(positionals: Sequence[str], args: argparse.Namespace) -> tuple[str | None, str]:
@@ -135,25 +109,6 @@ def encryption_key(args: argparse.Namespace, environ: Mapping[str, str] | None =
     return key_from(args.passphrase_env, args.key_file, environ)
 
 
-def ssh_runner_from_data(name: str, data: Mapping[str, Any]) -> SshRunner:
-    """The SSH destination pyinfra would use for an inventory host (its ssh_* data)."""
-    address = data.get("ssh_hostname") or name
-    user = data.get("ssh_user")
-    options = []
-    if data.get("ssh_known_hosts_file"):
-        options.append(f"UserKnownHostsFile={data['ssh_known_hosts_file']}")
-    strict = data.get("ssh_strict_host_key_checking")
-    if strict:
-        options.append(f"StrictHostKeyChecking={'no' if strict == 'off' else strict}")
-    return SshRunner(
-        f"{user}@{address}" if user else str(address),
-        key=data.get("ssh_key"),
-        port=data.get("ssh_port"),
-        sudo=bool(data.get("_sudo")),
-        options=(*options, "LogLevel=ERROR"),
-    )
-
-
 # -- inventory and settings -------------------------------------------------------------------------
 
 
@@ -165,41 +120,11 @@ class Inventoried:
     problem: str | None  # why there is no hash (the settings do not validate)
 
 
-def inventory_data(inventory: str, name: str) -> dict[str, Any]:
-    """A host's data exactly as the deploy sees it (inventory + group_data/ + --data): pyinfra's own
-    ``debug-inventory --json``, run from the project root like `lab.provision.run_deploy`."""
-    path = Path(inventory)
-    if not path.is_file():
-        raise UsageError(f"no inventory file {inventory}")
-    pyinfra = Path(sys.executable).with_name("pyinfra")
-    proc = subprocess.run(
-        [str(pyinfra), str(path.resolve()), "debug-inventory", "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    try:
-        hosts = json.loads(proc.stdout)
-    except ValueError:
-        raise UsageError(f"pyinfra cannot read {inventory}: {proc.stderr.strip()[-500:]}") from None
-    for host in hosts:
-        if host["name"] == name:
-            return dict(host["data"])
-    names = ", ".join(h["name"] for h in hosts) or "none"
-    raise UsageError(f"{inventory} has no host {name!r} (it has: {names})")
-
-
 def load_inventory_host(inventory: str, name: str) -> Inventoried:
     """The host's data, validated into settings for the settings hash (a bad inventory gives no hash)."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    from deploys.settings import defaults
-    from mailforge.settings import SettingsError, load_settings
-
-    data = inventory_data(inventory, name)
+    data = remote.inventory_host_data(inventory, name)
     try:
-        settings = load_settings(data, defaults(), host=name)
+        settings = load_settings(data, host=name)
     except SettingsError as exc:
         return Inventoried(data, None, None, str(exc))
     return Inventoried(data, settings_fingerprint(settings), settings.domain_names, None)
@@ -209,12 +134,8 @@ def runner_for(target: Target, args: argparse.Namespace) -> tuple[SshRunner, Inv
     if target.kind == "inventory":
         assert target.inventory is not None
         found = load_inventory_host(target.inventory, target.name)
-        return ssh_runner_from_data(target.name, found.data), found
-    from mailforge.queue_cli import runner_from
-
-    runner = runner_from(args)
-    assert isinstance(runner, SshRunner)
-    return runner, None
+        return remote.ssh_runner_for(target, args, found.data), found
+    return remote.ssh_runner_for(target, args), None
 
 
 # -- the restore plan (pure) ------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Backup and restore as they run against a host: the shell scripts shipped beside this module, run through
-``bash -c`` over SSH (the queue tools' SshRunner), with tar streams piped between the host and this machine.
+``bash -c`` over SSH (mailforge/remote.py's SshRunner), with tar streams piped between the host and this machine.
 
 Nothing here parses what it streams: archive.py does; nothing here encrypts: crypto.py does.
 """
@@ -19,7 +19,7 @@ from typing import IO
 from mailforge import __version__
 from mailforge.backup.archive import ArchiveError, Manifest, parse_env, verify_archive, write_archive
 from mailforge.backup.crypto import CryptoError, Decryption, Encryption, Key, is_encrypted
-from mailforge.queue import SshRunner
+from mailforge.remote import SshRunner
 
 HERE = Path(__file__).parent
 # Host paths an archive holds when they exist, besides the databases and the Maildirs. Each is something the

@@ -1,6 +1,6 @@
 """What the DNS code needs to know about a mail domain: built from the deploy's settings.
 
-``mailforge/settings.py`` builds ``MailDnsInputs`` from the same validated settings the deploy uses, so the
+``mailforge/settings`` builds ``MailDnsInputs`` from the same validated settings the deploy uses, so the
 zone mailforge tells the operator to publish always describes the server it provisions.
 """
 

@@ -10,7 +10,6 @@ import pytest
 from pyinfra.api.exceptions import PyinfraError
 
 from deploys import dns as dns_deploy
-from deploys.settings import defaults
 from mailforge.settings import Settings, load_settings
 
 from .conftest import Lab
@@ -29,7 +28,7 @@ def _settings(lab: Lab, scenario: str, mode: str) -> Settings:
         "mail_dns_preflight": mode,
         "dns_preflight_nameservers": [f"127.0.0.1:{lab.port}"],
     }
-    return load_settings(data, defaults(), environ={})
+    return load_settings(data, environ={})
 
 
 def test_enforce_passes_a_correct_zone(lab: Lab) -> None:

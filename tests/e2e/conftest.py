@@ -13,8 +13,12 @@ from pathlib import Path
 import pytest
 import testinfra
 
+from lab.mail import Server, server_of
+from lab.provision import DeployResult, run_deploy, write_inventory
+from lab.teardown import torn_down
+from lab.web import ENV, MAIL_NAME, web_data
 from mailforge import releases
-from mailforge.testhost import Host, StateDir, TesthostError, hosts
+from mailforge.testhost import Host, StateDir, hosts
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +30,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """A failing browser test's report lists the screenshots it saved (``item.screenshots``, test_web.py)."""
+    """A failing browser test's report lists the screenshots it saved (``item.screenshots``,
+    test_postfixadmin_ui.py)."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     shots = getattr(item, "screenshots", None)
@@ -49,22 +54,14 @@ def state() -> StateDir:
 @pytest.fixture(scope="module")
 def make_host(state: StateDir) -> Iterator[Callable[..., Host]]:
     """Create test hosts for one module; every one of them is removed when the module ends."""
-    created: list[str] = []
+    with torn_down(state, report=None) as owned:
 
-    def _make(name: str, index: int | None = None, *, release: str = releases.TEST_HOST_DEFAULT) -> Host:
-        # A host of this name left by a killed earlier run would make `up` refuse: clear it first.
-        hosts.down(name, state=state)
-        created.append(name)
-        return hosts.up(name, release=release, index=index, state=state, log=lambda _m: None)
+        def _make(name: str, index: int | None = None, *, release: str = releases.TEST_HOST_DEFAULT) -> Host:
+            owned.add(name)  # a host of this name left by a killed earlier run would make `up` refuse
+            return hosts.up(name, release=release, index=index, state=state, log=lambda _m: None)
 
-    yield _make
-    errors = []
-    for name in created:
-        try:
-            hosts.down(name, state=state)
-        except TesthostError as exc:
-            errors.append(str(exc))
-    assert not errors, errors
+        yield _make
+    assert not owned.errors, owned.errors
 
 
 def infra(host: Host) -> testinfra.host.Host:
@@ -74,3 +71,35 @@ def infra(host: Host) -> testinfra.host.Host:
 @pytest.fixture(scope="module")
 def module_tmp(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
     return tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+
+
+# --- a deployed web host (lab.web's settings) for the web modules: each names its own host in WEB_HOST ---------
+
+
+@pytest.fixture(scope="module")
+def web_host(make_host: Callable[..., Host], request: pytest.FixtureRequest) -> Host:
+    return make_host(request.module.WEB_HOST)
+
+
+@pytest.fixture(scope="module")
+def web_inventory(web_host: Host, module_tmp: Path, state: StateDir) -> Path:
+    entry = (web_host.name, web_host.address, web_data())
+    return write_inventory(module_tmp / "web_inventory.py", [entry], state.ssh_key)
+
+
+@pytest.fixture(scope="module")
+def web_deployed(web_inventory: Path) -> DeployResult:
+    result = run_deploy(web_inventory, env=ENV)
+    assert result.ok, result.explain()
+    return result
+
+
+@pytest.fixture(scope="module")
+def web_server(web_deployed: DeployResult, web_host: Host, module_tmp: Path) -> Server:
+    return server_of(web_host, MAIL_NAME, module_tmp)
+
+
+@pytest.fixture(scope="module")
+def web(web_deployed: DeployResult, web_host: Host) -> testinfra.host.Host:
+    """The deployed web host, through testinfra."""
+    return infra(web_host)

@@ -37,7 +37,8 @@ from lab.mail import (
 )
 from lab.provision import run_deploy, write_inventory
 from mailforge.logs import Outcome, Trace, summarize_lines, trace
-from mailforge.queue import Filter, Queue, QueueEntry, SshRunner, plan
+from mailforge.queue import Filter, Queue, QueueEntry, plan
+from mailforge.remote import SshRunner
 from mailforge.testhost import Host, StateDir
 
 FQDN = "ops.example.test"
@@ -409,6 +410,21 @@ def test_testhost_option_finds_the_host_and_its_key(batch: Batch, queue: Queue) 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert queues_of(batch.state(queue), batch.sender_b) == ["hold"]
+
+
+def test_inventory_option_reaches_the_host_as_pyinfra_does(ops: Host, batch: Batch, module_tmp: Path) -> None:
+    # The inventory the deploy ran from: its ssh_hostname, ssh_user and ssh_key lead to the same server.
+    inventory = module_tmp / "ops_inventory.py"
+    result = subprocess.run(
+        [MAILFORGE, "queue", "list", "--inventory", str(inventory), ops.name, "--from", batch.sender_b],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert batch.sender_b in result.stdout
+    assert "-- 1 message(s)" in result.stdout
 
 
 # --- log rotation (last: it moves what the tests above read) ------------------------------------------------

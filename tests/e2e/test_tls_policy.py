@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from deploys.settings import defaults
 from deploys.tls import CRL_UNIT, crl_url
 from lab import testssl
 from lab.mail import DEPLOY_ENV, Server, server_of
@@ -63,7 +62,7 @@ def server(deployed: DeployResult, tls_host: Host, module_tmp: Path) -> Server:
 
 @pytest.fixture(scope="module")
 def policy() -> TlsPolicy:
-    return load_settings(host_data(), defaults(), environ=DEPLOY_ENV).tls.policy
+    return load_settings(host_data(), environ=DEPLOY_ENV).tls.policy
 
 
 # --- testssl.sh ------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from deploys.settings import defaults
 from mailforge.backup.archive import (
     MANIFEST,
     SUMS,
@@ -38,7 +37,6 @@ from mailforge.backup.cli import (
     load_inventory_host,
     preflight,
     restore_positionals,
-    ssh_runner_from_data,
     target_of,
 )
 from mailforge.backup.remote import ROOTS, default_output
@@ -402,7 +400,7 @@ def data(**changes: Any) -> dict[str, Any]:
 
 
 def fingerprint(host_data: dict[str, Any], password: str = STRONG) -> str:
-    return settings_fingerprint(load_settings(host_data, defaults(), environ={"ALICE_PW": password}))
+    return settings_fingerprint(load_settings(host_data, environ={"ALICE_PW": password}))
 
 
 def test_settings_hash_is_stable() -> None:
@@ -573,21 +571,6 @@ def test_passphrase_from_the_environment() -> None:
     key = encryption_key(ns(passphrase_env="BK"), {"BK": "a long enough passphrase"})
     assert key is not None and key.secret == b"a long enough passphrase"
     assert "passphrase" not in repr(key)
-
-
-def test_ssh_destination_from_inventory_data() -> None:
-    runner = ssh_runner_from_data(
-        "mail1",
-        {"ssh_hostname": "192.0.2.10", "ssh_user": "admin", "ssh_port": 2222, "ssh_key": "/k",
-         "ssh_known_hosts_file": "/dev/null", "ssh_strict_host_key_checking": "off", "_sudo": True},
-    )  # fmt: skip
-    argv = runner.argv(["true"])
-    assert argv[-2:] == ["admin@192.0.2.10", "sudo -n true"]
-    assert {"-p", "2222", "-i", "/k", "UserKnownHostsFile=/dev/null", "StrictHostKeyChecking=no"} <= set(argv)
-
-
-def test_ssh_destination_defaults_to_the_host_name() -> None:
-    assert ssh_runner_from_data("mail.example.org", {}).argv(["true"])[-2] == "mail.example.org"
 
 
 def test_default_output_names_host_and_time() -> None:

@@ -51,10 +51,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
     checkout = tmp_path_factory.mktemp("checkout")
     (checkout / "scripts").mkdir()
     shutil.copy(ROOT / "scripts" / "bootstrap.sh", checkout / "scripts" / "bootstrap.sh")
-    shutil.copy(ROOT / "pyproject.toml", checkout / "pyproject.toml")
+    for name in ("pyproject.toml", "requirements.lock"):
+        shutil.copy(ROOT / name, checkout / name)
     (checkout / "apt-packages.txt").write_text(APT_LIST)
-    # The .venv is up to date for this pyproject.toml: the script's Python half has nothing to do.
-    stamp = hashlib.sha256((checkout / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    # The .venv is up to date for this pyproject.toml and lock: the script's Python half has nothing to do.
+    inputs = (checkout / "pyproject.toml").read_bytes() + (checkout / "requirements.lock").read_bytes()
+    stamp = hashlib.sha256(inputs).hexdigest()[:16]
     (checkout / ".venv").mkdir()
     (checkout / ".venv" / f".stamp-{stamp}").touch()
     stubs = checkout / "stubs"

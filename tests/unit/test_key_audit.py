@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from deploys.key_audit import secret_files
-from deploys.settings import defaults
 from mailforge.keyaudit import SecretFile, audit_script
 from mailforge.settings import load_settings
 
@@ -116,7 +115,7 @@ def settings(**data: object):
         "mail_hostname": "mail.example.org",
         "mail_domains": [{"domain": "example.org", "alias_domains": ["example.net"]}],
     }
-    return load_settings({**base, **data}, defaults(), environ={"RELAY_PW": "x"})
+    return load_settings({**base, **data}, environ={"RELAY_PW": "x"})
 
 
 def patterns(**data: object) -> dict[str, tuple[str, int, bool]]:

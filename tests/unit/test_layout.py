@@ -9,9 +9,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# The one place left, until each component owns its settings (issue 15 item 1): backup reads a host's
-# settings through deploys/ and puts the checkout on sys.path to do so.
-KNOWN = {("mailforge/backup/cli.py", "deploys"), ("mailforge/backup/cli.py", "sys.path")}
 
 
 def _imports(path: Path) -> set[str]:
@@ -42,16 +39,18 @@ def _files(folder: str) -> list[Path]:
                                                    ("bench", {"tests"}), ("lab", {"tests", "bench"})])  # fmt: skip
 def test_a_layer_imports_only_what_is_below_it(folder: str, forbidden: set[str]) -> None:
     found = {(str(path.relative_to(ROOT)), name) for path in _files(folder) for name in _imports(path) & forbidden}
-    assert found - KNOWN == set()
+    assert found == set()
 
 
 @pytest.mark.parametrize("folder", ["mailforge", "deploys", "lab", "bench", "tests", "inventories", "group_data"])
 def test_nothing_edits_sys_path(folder: str) -> None:
     found = {(str(path.relative_to(ROOT)), "sys.path") for path in _files(folder) if _edits_sys_path(path)}
-    assert found - KNOWN == set()
+    assert found == set()
 
 
-def test_the_known_exceptions_still_exist() -> None:
-    # When backup stops reaching into deploys/, this list must shrink with it (not linger as a blind spot).
-    path = ROOT / "mailforge/backup/cli.py"
-    assert ("deploys" in _imports(path), _edits_sys_path(path)) == (True, True)
+def test_settings_import_pyinfra_only_in_the_inventory_loader() -> None:
+    # DESIGN.md section 1: pure settings code never imports pyinfra; mailforge/settings/inventory.py alone does
+    # (and only in the child Python it starts).
+    found = {str(path.relative_to(ROOT)) for path in _files("mailforge/settings")
+             if _imports(path) & {"pyinfra", "pyinfra_cli"}}  # fmt: skip
+    assert found == {"mailforge/settings/inventory.py"}

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import pytest
 
 from mailforge.cli import build_parser, main
-from mailforge.queue import Filter, QueueEntry, Recipient, SshRunner, parse_duration, parse_postqueue_json, plan
+from mailforge.queue import Filter, QueueEntry, Recipient, parse_duration, parse_postqueue_json, plan
 from mailforge.queue_cli import runner_from
+from mailforge.remote import SshRunner
 from mailforge.testhost.state import STATE_ENV, HostRecord, StateDir
 
 # As printed by Postfix 3.7's `postqueue -j` (one object per line), plus a line that is not JSON.
@@ -93,33 +93,6 @@ def test_plan_commands_pass_ids_on_stdin_one_call_per_queue(entries):
 def test_unknown_action_is_refused(entries):
     with pytest.raises(ValueError):
         plan("explode", entries)
-
-
-def test_ssh_argv_has_key_config_and_batch_mode():
-    argv = SshRunner("root@10.213.1.2", key="/state/id_ed25519", config="/state/ssh_config").argv(["postqueue", "-j"])
-    assert argv == [
-        "ssh",
-        "-o",
-        "BatchMode=yes",
-        "-F",
-        "/state/ssh_config",
-        "-i",
-        "/state/id_ed25519",
-        "-o",
-        "IdentitiesOnly=yes",
-        "--",
-        "root@10.213.1.2",
-        "postqueue -j",
-    ]
-
-
-def test_ssh_remote_command_is_quoted():
-    argv = SshRunner("root@10.213.1.2").argv(["postcat", "-q", "X; rm -rf /"])
-    assert shlex.split(argv[-1]) == ["postcat", "-q", "X; rm -rf /"]
-
-
-def test_ssh_sudo_prefix():
-    assert SshRunner("u@10.213.1.2", sudo=True).argv(["postqueue", "-j"])[-1] == "sudo -n postqueue -j"
 
 
 def test_entry_age():

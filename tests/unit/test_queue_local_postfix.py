@@ -23,7 +23,8 @@ import pytest
 
 from mailforge.cli import main
 from mailforge.logs import Outcome, summarize_files, trace_files
-from mailforge.queue import Queue, SshRunner
+from mailforge.queue import Queue
+from mailforge.remote import SshRunner
 
 MAIN_CF = """\
 compatibility_level = 3.6

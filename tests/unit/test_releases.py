@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from deploys.settings import defaults
 from mailforge import releases
 from mailforge.backup.archive import settings_fingerprint
 from mailforge.settings import load_settings
@@ -129,12 +128,12 @@ def test_a_debian_derivative_reusing_a_codename_is_not_debian() -> None:
 
 
 def test_settings_carry_the_release_found() -> None:
-    settings = load_settings(DATA, defaults(), environ={}, release=releases.by_codename("trixie"))
+    settings = load_settings(DATA, environ={}, release=releases.by_codename("trixie"))
     assert settings.release.codename == "trixie"
 
 
 def test_settings_fingerprint_leaves_the_release_out() -> None:
     """A server's backup restores onto the same server rebuilt on the next release."""
-    on_bookworm = load_settings(DATA, defaults(), environ={}, release=releases.by_codename("bookworm"))
-    on_trixie = load_settings(DATA, defaults(), environ={}, release=releases.by_codename("trixie"))
+    on_bookworm = load_settings(DATA, environ={}, release=releases.by_codename("bookworm"))
+    on_trixie = load_settings(DATA, environ={}, release=releases.by_codename("trixie"))
     assert settings_fingerprint(on_bookworm) == settings_fingerprint(on_trixie)

@@ -15,7 +15,6 @@ import pytest
 
 from deploys.fail2ban import BANNED_PORTS, jail_context
 from deploys.firewall import port_rules
-from deploys.settings import defaults
 from deploys.templating import TEMPLATES, header
 from mailforge.settings import FIREWALL_PORTS, SettingsError, load_settings
 
@@ -25,7 +24,7 @@ def data(**extra: Any) -> dict[str, Any]:
 
 
 def load(**extra: Any):
-    return load_settings(data(**extra), defaults(), environ={})
+    return load_settings(data(**extra), environ={})
 
 
 def render(name: str, component: str, **context: Any) -> str:

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from deploys.settings import defaults
 from mailforge.settings import SettingsError, load_settings
 
 STRONG = "Correct-Horse-42-battery"
@@ -31,7 +30,7 @@ def valid() -> dict[str, Any]:
 
 
 def load(data: dict[str, Any], environ: dict[str, str] | None = None):
-    return load_settings(data, defaults(), host="mail", environ={"ALICE_PW": STRONG} if environ is None else environ)
+    return load_settings(data, host="mail", environ={"ALICE_PW": STRONG} if environ is None else environ)
 
 
 def problems(data: dict[str, Any], environ: dict[str, str] | None = None) -> list[str]:

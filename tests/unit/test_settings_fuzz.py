@@ -20,21 +20,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from deploys.settings import defaults
+from mailforge.settings import KEYS as SETTINGS_KEYS
 from mailforge.settings import Settings, SettingsError, load_settings
 
 STRONG = "Correct-Horse-42-battery"
 ENVIRON = {"ALICE_PW": STRONG, "WEAK_PW": "short", "RELAY_PW": "relay-secret"}
-# Keys read only in some modes (a webmail archive, a relay, an SPF include) besides every DEFAULTS key.
-CONDITIONAL_KEYS = (
-    "mail_hostname",
-    "mail_domains",
-    "dns_relay_spf_include",
-    *(f"{app}_{k}" for app in ("rainloop", "snappymail") for k in ("version", "archive_url", "archive_sha256")),
-    "rainloop_admin_password_env",
-    "snappymail_admin_password_env",
-)
-KEYS = sorted(set(defaults()) | set(CONDITIONAL_KEYS))
+# Every settings key: those with a default and the required ones (mailforge/settings/load.py).
+KEYS = sorted(SETTINGS_KEYS)
 ENTRY_KEYS = ("domain", "mailboxes", "aliases", "alias_domains", "catch_all", "description")
 ITEM_KEYS = ("address", "name", "quota_mb", "password_env", "password", "goto")
 EXAMPLES = (
@@ -58,7 +50,7 @@ RUNS_PER_KEY = settings(max_examples=20, deadline=None, suppress_health_check=[H
 
 
 def load(data: dict[str, Any]) -> Settings:
-    return load_settings(data, defaults(), host="fuzz", environ=ENVIRON)
+    return load_settings(data, host="fuzz", environ=ENVIRON)
 
 
 # --- junk: anything an inventory file could hold ----------------------------------------------------

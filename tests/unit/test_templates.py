@@ -10,7 +10,6 @@ import jinja2
 import pytest
 
 from deploys.dovecot import SPECIAL_USE_FOLDERS
-from deploys.settings import defaults
 from deploys.templating import TEMPLATES, header
 from deploys.webmail import special_use_folders
 from mailforge.settings import load_settings
@@ -21,7 +20,6 @@ SETTINGS = load_settings(
         "mail_domains": [{"domain": "example.org", "mailboxes": [{"address": "a@example.org"}]}],
         "postfix_transport_maps": {"example.net": "smtp:[192.0.2.25]:25"},
     },
-    defaults(),
     environ={},
 )
 # Keys the web tier's templates read (nginx/, php/, roundcube/), as deploys/nginx_php.py and friends pass them.

@@ -13,7 +13,6 @@ from typing import Any
 import jinja2
 import pytest
 
-from deploys.settings import defaults
 from deploys.templating import TEMPLATES, header
 from lab.testssl import WEAK_CATEGORIES, Finding, serious
 from mailforge.settings import SettingsError, TlsSettings, load_settings
@@ -23,7 +22,7 @@ DATA: dict[str, Any] = {
     "mail_hostname": "mail.example.org",
     "mail_domains": [{"domain": "example.org", "mailboxes": [{"address": "a@example.org"}]}],
 }
-DEFAULT = load_settings(DATA, defaults(), environ={})
+DEFAULT = load_settings(DATA, environ={})
 CUSTOM = TlsPolicy(
     min_protocol="TLSv1.3",
     ciphers=("ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384"),
@@ -173,12 +172,12 @@ def test_port_25_fallbacks_are_known_and_never_weak() -> None:
 
 def problems(**data: Any) -> list[str]:
     with pytest.raises(SettingsError) as err:
-        load_settings({**DATA, **data}, defaults(), environ={})
+        load_settings({**DATA, **data}, environ={})
     return [p.key for p in err.value.problems]
 
 
 def policy_of(**data: Any) -> TlsPolicy:
-    settings: TlsSettings = load_settings({**DATA, **data}, defaults(), environ={}).tls
+    settings: TlsSettings = load_settings({**DATA, **data}, environ={}).tls
     return settings.policy
 
 
@@ -209,7 +208,7 @@ def test_bad_policy_values_are_named(data: dict[str, Any], key: str) -> None:
 
 def test_a_bad_suite_message_lists_the_allowed_ones() -> None:
     with pytest.raises(SettingsError, match="ECDHE-RSA-CHACHA20-POLY1305"):
-        load_settings({**DATA, "tls_ciphers": ["RC4-SHA"]}, defaults(), environ={})
+        load_settings({**DATA, "tls_ciphers": ["RC4-SHA"]}, environ={})
 
 
 def test_mozilla_colon_string_is_accepted() -> None:

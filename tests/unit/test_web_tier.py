@@ -15,7 +15,6 @@ import pytest
 from deploys.facts import MachineSize
 from deploys.nginx_php import spare_servers
 from deploys.postfixadmin import default_aliases
-from deploys.settings import defaults
 from deploys.templating import TEMPLATES, header
 from deploys.webmail import ADMIN_INI_PHP, ADMIN_UPDATE_PHP
 from mailforge.settings import Machine, SettingsError, fpm_children, load_settings
@@ -36,7 +35,7 @@ def data(**extra: Any) -> dict[str, Any]:
 
 
 def load(machine: Machine | None = None, **extra: Any):
-    return load_settings(data(**extra), defaults(), environ={}, machine=machine)
+    return load_settings(data(**extra), environ={}, machine=machine)
 
 
 def problem_keys(**extra: Any) -> list[str]:

@@ -17,7 +17,6 @@ from typing import Any
 import jinja2
 import pytest
 
-from deploys.settings import defaults
 from deploys.templating import TEMPLATES, header
 from deploys.webmail import ADMIN_INI_PHP
 from mailforge.settings import SettingsError, load_settings
@@ -135,7 +134,7 @@ def test_admin_ini_keeps_no_clear_text_password(tmp_path: Path) -> None:
 
 def web(**data: Any):
     base = {"mail_hostname": HOSTNAME, "mail_domains": [{"domain": "example.org"}]}
-    return load_settings({**base, **data}, defaults(), host="mail", environ={}).web
+    return load_settings({**base, **data}, host="mail", environ={}).web
 
 
 def problems(**data: Any) -> list[str]:

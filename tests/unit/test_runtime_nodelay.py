@@ -1,4 +1,4 @@
-"""mailforge.ssh_nodelay turns Nagle off on a pyinfra SSH connection's TCP socket, and only there."""
+"""deploys.runtime turns Nagle off on a pyinfra SSH connection's TCP socket, and only there."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import paramiko
 import pytest
 from pyinfra.connectors.ssh import SSHConnector
 
-from mailforge.ssh_nodelay import disable_nagle
+from deploys.runtime import disable_nagle
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""mailforge.op_order gives pyinfra's operation order (and so the same operation hashes) faster."""
+"""deploys.runtime gives pyinfra's operation order (and so the same operation hashes) faster."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pyinfra
 import pytest
 from pyinfra.api import util
 
-from mailforge import op_order
+from deploys import runtime
 
 Order = Callable[[Any], list[int]]
 
@@ -34,14 +34,14 @@ def test_same_order_as_pyinfra(monkeypatch: pytest.MonkeyPatch, is_cli: bool, de
     state = SimpleNamespace(current_deploy_filename=deploy_file, current_op_file_number=7)
     # From the same line, so that every frame but the two functions' own is the same.
     theirs, ours = (
-        _nested(depth, f, state) for f in (util.get_operation_order_from_stack, op_order.operation_order_from_stack)
+        _nested(depth, f, state) for f in (util.get_operation_order_from_stack, runtime.operation_order_from_stack)
     )
     assert ours == theirs
     assert len(ours) > (1 if is_cli else 0) or deploy_file == "/elsewhere/deploy.py"
 
 
 def test_install_replaces_the_name_pyinfra_calls(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = op_order.OPERATION_MODULE
+    module = runtime.OPERATION_MODULE
     monkeypatch.setattr(module, "get_operation_order_from_stack", util.get_operation_order_from_stack)
-    op_order.install()
-    assert module.get_operation_order_from_stack is op_order.operation_order_from_stack
+    runtime.install_operation_order()
+    assert module.get_operation_order_from_stack is runtime.operation_order_from_stack
