@@ -28,6 +28,7 @@ test: bootstrap
 lint: bootstrap
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 unit: bootstrap
 	$(PYTEST) tests/unit -q

@@ -13,11 +13,15 @@
    trace itself reads the file with `grep -F` (mailforge/logs/scan.py): once for the queue ID, plus a
    partial pass per round of re-queued IDs.
 
-Prints figures, never asserts on time. Temporary files are removed at the end.
+Prints figures, never asserts on time. Temporary files are removed at the end. `--quick`: the summary alone
+(1 only, no memory ratio); `--rounds N`; `--compare CHECKOUT`: also the summary (--jobs 1) of another checkout
+with its own .venv (a worktree of the commit before a change), in the same rounds, and its speed against this
+one's.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -76,7 +80,7 @@ def run(argv: list[str], stdout_path: Path | None = None) -> Measured:
         )
         text = proc.stdout.read() if proc.stdout else ""
         proc.wait()
-        if stdout_path:
+        if stdout_path and not isinstance(out, int):
             out.close()
             text = stdout_path.read_text()
         if proc.returncode not in (0, 1):
@@ -135,13 +139,27 @@ def build_big_log(tmp: Path) -> tuple[Path, str]:
     return big, qid
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.logs", description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"rounds of the summary (default {ROUNDS})")
+    parser.add_argument(
+        "--quick", action="store_true", help="the summary's speed and counts alone (no memory ratio, no trace)"
+    )
+    parser.add_argument(
+        "--compare",
+        metavar="CHECKOUT",
+        help="also run `logs summary --jobs 1` of another checkout of mailforge (with its own .venv, e.g. the "
+        "commit before a change) in every round, and print its speed next to this one's",
+    )
+    args = parser.parse_args(argv)
+    n_rounds = args.rounds
     tmp = Path(tempfile.mkdtemp(prefix="mailforge-bench-"))
     try:
         log, quarter = tmp / "mail.log", tmp / "quarter.log"
         t0 = time.perf_counter()
         n = write(str(log), LINES)
-        write(str(quarter), LINES // 4)
+        if not args.quick:
+            write(str(quarter), LINES // 4)
         gen = time.perf_counter() - t0
         size_mb = log.stat().st_size / 1e6
 
@@ -151,11 +169,15 @@ def main() -> int:
             "mailforge": [*summary, str(log)],  # the default: two processes for a large file
             "mailforge --jobs 1": [*summary, "--jobs", "1", str(log)],
         }
-        measured = rounds(commands, ROUNDS)
-        quarter_rss = [run([*summary, str(quarter)]).rss for _ in range(2)]
+        if args.compare:
+            # -P: the other checkout's own mailforge (its .venv's install), not the one in the current directory.
+            other = [str(Path(args.compare, ".venv/bin/python")), "-P", "-m", "mailforge.cli"]
+            commands["compared --jobs 1"] = [*other, "logs", "summary", "--json", "--jobs", "1", str(log)]
+        measured = rounds(commands, n_rounds)
         ours = json.loads(measured["mailforge"][-1].out)
         theirs = pflogsumm_counts(measured["pflogsumm"][-1].out)
         same = ours == json.loads(measured["mailforge --jobs 1"][-1].out)
+        same_compared = not args.compare or ours == json.loads(measured["compared --jobs 1"][-1].out)
         pf = measured["pflogsumm"]
         ratio = {
             name: sorted(p.wall / m.wall for p, m in zip(pf, ms, strict=True))
@@ -163,23 +185,9 @@ def main() -> int:
             if name != "pflogsumm"
         }
         cpu_ratio = {name: median(p.cpu for p in pf) / median(m.cpu for m in ms) for name, ms in measured.items()}
-        t0 = time.perf_counter()
-        big, qid = build_big_log(tmp)
-        build = time.perf_counter() - t0
-        big_gb = big.stat().st_size / 1024**3
-        run(["cat", str(big)], stdout_path=tmp / "null")  # warm the page cache for everyone
-        (tmp / "null").unlink()
-        grep1 = run(["grep", "-F", "-c", qid, str(big)]).wall
-        grep2 = run(["grep", "-F", "-c", qid, str(big)]).wall
-        tr_wall, _, tr_rss, tr_out = best([*MAILFORGE, "logs", "trace", "--json", qid, str(big)])
-        # The same trace in a process that imports only mailforge.logs (the CLI adds argparse and its own start).
-        lib = f"from mailforge.logs import trace_files; trace_files({qid!r}, [{str(big)!r}])"
-        lib_wall = best([sys.executable, "-c", lib]).wall
-        traces = json.loads(tr_out)["traces"]
-        verdict = traces[0]["verdict"] if traces else {}
 
         print(f"synthetic log: {n} lines, {size_mb:.0f} MB (generated in {gen:.1f} s)")
-        print(f"summary: {ROUNDS} rounds, each command once per round in alternating order; medians over rounds")
+        print(f"summary: {n_rounds} rounds, each command once per round in alternating order; medians over rounds")
         print("                        wall s    cpu s  peak MiB   processes")
         for name, ms in measured.items():
             procs = "1" if name != "mailforge" else "2 (one per half of the file)"
@@ -189,37 +197,74 @@ def main() -> int:
             )
         for name, rs in ratio.items():
             print(f"  pflogsumm wall / {name} wall, per round: " + " ".join(f"{r:.2f}" for r in rs))
+        if args.compare:
+            per_round = sorted(
+                c.wall / m.wall
+                for c, m in zip(measured["compared --jobs 1"], measured["mailforge --jobs 1"], strict=True)
+            )
+            print(
+                "  compared --jobs 1 wall / mailforge --jobs 1 wall, per round: "
+                + " ".join(f"{r:.3f}" for r in per_round)
+            )
         print("counts        pflogsumm  mailforge")
         for k in COUNTS:
             mark = "" if theirs[k] == ours["counts"][k] else "   <-- differs"
             print(f"  {k:<10} {theirs[k]:>10} {ours['counts'][k]:>10}{mark}")
-        print(
-            f"trace: {big_gb:.2f} GiB log ({big.stat().st_size // (size_mb * 1e6 / n):.0f} lines, built in "
-            f"{build:.1f} s), queue ID {qid}: {len(traces)} journey(s), verdict "
-            f"{verdict.get('outcome')} ({verdict.get('cause')}), trace peak {tr_rss / 1024:.0f} MiB"
-        )
-        print(f"  grep -F, two reads: {grep1:.2f} s + {grep2:.2f} s = {grep1 + grep2:.2f} s")
-        print(f"  mailforge logs trace (CLI):                     {tr_wall:.2f} s")
-        print(f"  trace_files() in its own python process:        {lib_wall:.2f} s")
+        if not args.quick:
+            quarter_rss = [run([*summary, str(quarter)]).rss for _ in range(2)]
+            t0 = time.perf_counter()
+            big, qid = build_big_log(tmp)
+            build = time.perf_counter() - t0
+            big_gb = big.stat().st_size / 1024**3
+            run(["cat", str(big)], stdout_path=tmp / "null")  # warm the page cache for everyone
+            (tmp / "null").unlink()
+            grep1 = run(["grep", "-F", "-c", qid, str(big)]).wall
+            grep2 = run(["grep", "-F", "-c", qid, str(big)]).wall
+            tr_wall, _, tr_rss, tr_out = best([*MAILFORGE, "logs", "trace", "--json", qid, str(big)])
+            # The same trace in a process that imports only mailforge.logs (the CLI adds argparse and its start).
+            lib = f"from mailforge.logs import trace_files; trace_files({qid!r}, [{str(big)!r}])"
+            lib_wall = best([sys.executable, "-c", lib]).wall
+            traces = json.loads(tr_out)["traces"]
+            verdict = traces[0]["verdict"] if traces else {}
+            print(
+                f"trace: {big_gb:.2f} GiB log ({big.stat().st_size // (size_mb * 1e6 / n):.0f} lines, built in "
+                f"{build:.1f} s), queue ID {qid}: {len(traces)} journey(s), verdict "
+                f"{verdict.get('outcome')} ({verdict.get('cause')}), trace peak {tr_rss / 1024:.0f} MiB"
+            )
+            print(f"  grep -F, two reads: {grep1:.2f} s + {grep2:.2f} s = {grep1 + grep2:.2f} s")
+            print(f"  mailforge logs trace (CLI):                     {tr_wall:.2f} s")
+            print(f"  trace_files() in its own python process:        {lib_wall:.2f} s")
         print("RESULTS")
         for name, rs in ratio.items():
             print(
-                f"  summary speed, {name}: {median(rs):.2f}x pflogsumm's (median of {ROUNDS} rounds, "
+                f"  summary speed, {name}: {median(rs):.2f}x pflogsumm's (median of {n_rounds} rounds, "
                 f"{rs[0]:.2f}-{rs[-1]:.2f}; CPU time {cpu_ratio[name]:.2f}x) (target >= 2x)"
             )
-        mf_rss = max(m.rss for m in measured["mailforge"])
-        print(
-            f"  summary memory: {mf_rss / 1024:.0f} MiB for 1M lines vs {max(quarter_rss) / 1024:.0f} MiB for "
-            f"250k lines: ratio {mf_rss / max(quarter_rss):.2f} (flat = 1.0)"
-        )
+        if args.compare:
+            cpu = median(c.cpu for c in measured["compared --jobs 1"]) / median(
+                m.cpu for m in measured["mailforge --jobs 1"]
+            )
+            print(
+                f"  mailforge --jobs 1 vs the compared checkout's: {median(per_round):.3f}x its speed (median of "
+                f"{n_rounds} rounds, {per_round[0]:.3f}-{per_round[-1]:.3f}; CPU time {cpu:.3f}x) (1.0 = the same)"
+            )
+        if not args.quick:
+            mf_rss = max(m.rss for m in measured["mailforge"])
+            print(
+                f"  summary memory: {mf_rss / 1024:.0f} MiB for 1M lines vs {max(quarter_rss) / 1024:.0f} MiB for "
+                f"250k lines: ratio {mf_rss / max(quarter_rss):.2f} (flat = 1.0)"
+            )
         agree = all(theirs[k] == ours["counts"][k] for k in COUNTS)
         print(f"  main counts agree with pflogsumm: {'yes' if agree else 'NO'}")
         print(f"  one and two processes give the same summary: {'yes' if same else 'NO'}")
-        print(
-            f"  trace time / (2 x grep read): CLI {tr_wall / (grep1 + grep2):.2f}, "
-            f"library {lib_wall / (grep1 + grep2):.2f} (target < 1)"
-        )
-        return 0 if agree and same else 1
+        if args.compare:
+            print(f"  the compared checkout gives the same summary: {'yes' if same_compared else 'NO'}")
+        if not args.quick:
+            print(
+                f"  trace time / (2 x grep read): CLI {tr_wall / (grep1 + grep2):.2f}, "
+                f"library {lib_wall / (grep1 + grep2):.2f} (target < 1)"
+            )
+        return 0 if agree and same and same_compared else 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

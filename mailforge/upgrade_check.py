@@ -90,7 +90,7 @@ def evaluate(facts: dict[str, str]) -> list[Check]:
     ]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "upgrade-check",
         help="is a Debian 12 server ready for the in-place upgrade to Debian 13 (docs/upgrade-debian13.md)",

@@ -64,7 +64,7 @@ async def check_authoritative(client: DnsClient, domain: str, ns_names: list[str
             rrsets = [rr for rr in response.answer if rr.rdtype == dns.rdatatype.from_text(rdtype)]
             items = [r.to_text() for rr in rrsets for r in rr]
             if rdtype == "SOA":
-                items = [str(r.serial) for rr in rrsets for r in rr]  # type: ignore[attr-defined]
+                items = [str(r.serial) for rr in rrsets for r in rr]
             views[rdtype] = tuple(sorted(items))
         return views, ""
 

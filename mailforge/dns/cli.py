@@ -10,14 +10,14 @@ from pathlib import Path
 from .findings import CODES, exit_code
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dns_parser = subparsers.add_parser("dns", help="DNS records to publish, and an audit of what is published")
     sub = dns_parser.add_subparsers(dest="dns_command", required=True, metavar="SUBCOMMAND")
     _register_records(sub)
     _register_audit(sub)
 
 
-def _register_records(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _register_records(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "records",
         help="print the records a mail domain needs (BIND zone fragment, JSON or a table)",
@@ -92,7 +92,7 @@ def _codes_epilog() -> str:
     return "\n".join(lines)
 
 
-def _register_audit(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _register_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "audit",
         help="check what mail domains publish; every finding with its rule and fix",

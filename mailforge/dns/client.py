@@ -134,9 +134,7 @@ class DnsClient:
                 return Answer(Status.NODATA, canonical=canonical)
             return Answer(Status.OK, tuple(answer.rrset), canonical=canonical)
 
-    async def query_at(
-        self, server: tuple[str, int], name: str, rdtype: str | int
-    ) -> tuple[dns.message.Message | None, str]:
+    async def query_at(self, server: tuple[str, int], name: str, rdtype: str) -> tuple[dns.message.Message | None, str]:
         """Ask one server directly (no recursion desired): for comparing authoritative servers."""
         msg = dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
         msg.flags &= ~dns.flags.RD

@@ -10,7 +10,7 @@ import sys
 from mailforge.logs.sources import chronological, default_sources
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     logs = subparsers.add_parser("logs", help="trace messages through mail logs; daily summaries")
     sub = logs.add_subparsers(dest="logs_command", required=True, metavar="SUBCOMMAND")
 

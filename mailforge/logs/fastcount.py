@@ -2,8 +2,9 @@
 
 A busy log is mostly lines the counts do not need (connect, TLS, message-id, filters, IMAP). One regular
 expression, anchored on the syslog tag of a Postfix program (a literal the regex engine skips to), finds
-the lines that can count and takes the four common kinds apart (client=, from=, to=, removed). Those are
-counted from the captured bytes: addresses and reasons become text once per distinct value, in fold().
+the lines that can count and takes the common kinds apart (client=, from=, to=, removed, pickup, rejects,
+failed SMTP AUTH): one matcher per kind (_MATCHERS) counts them from the captured bytes, and addresses and
+reasons become text once per distinct value, in fold().
 Every other candidate, and any line whose timestamp or layout is not the plain one, goes the general
 way (Record -> Event -> Summarizer.add), in log order. Two rare kinds of line are found by a plain byte
 search instead (Dovecot's failed logins, TLS handshake failures). tests/unit/test_logs_summary.py checks
@@ -19,8 +20,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from typing import Literal, Protocol
 
 from mailforge.logs.events import QID, parse_host_ip, parse_reply
 from mailforge.logs.queues import ChunkQueues, Queues
@@ -81,9 +83,10 @@ _DAY_PREFIX = re.compile(rb"[A-Z][a-z]{2} [ \d]\d |\d{4}-\d\d-\d\dT")
 _PADDED_DAY = re.compile(rb"^[A-Z][a-z]{2}  \d ", re.M)
 _SPACE_RUN = re.compile(rb" {2,}")
 _UNPADDED_DAY = re.compile(rb"^([A-Z][a-z]{2}) (\d) ", re.M)
+Stamp = tuple[str, int]  # a line's day as written ("Jul  5", "2024-07-05") and its hour
 
 
-def _day_hour(key: bytes) -> tuple[str, int] | bool:
+def _day_hour(key: bytes) -> Stamp | Literal[False]:
     """(day as written, hour) of a stamp's start ("Jul  5 17", "2024-07-05T17"); False: not a valid one,
     and its line goes the general way (an unpadded day, "Feb 30", hour 24: the parser decides)."""
     if len(key) == 13:
@@ -193,42 +196,35 @@ class FastCounter:
         return bad + [m.end() for m in _NOT_RECORD.finditer(data, 0, ends)], None
 
     def _candidates(self, data: bytes) -> None:
-        s, q = self.s, self.q
-        q_received, q_queued, q_size, q_deferred, q_removed = q.received, q.queued, q.size, q.deferred, q.removed
-        h_received, h_delivered = s.hourly["received"], s.hourly["delivered"]
-        h_deferred, h_bounced, h_rejected = s.hourly["deferred"], s.hourly["bounced"], s.hourly["rejected"]
-        days, rcpt_bytes = self.days, self.rcpt_bytes
-        deferral_details, bounce_details = self.deferral_details, self.bounce_details
-        reject_replies, sasl_clients = self.reject_replies, self.sasl_clients
-        # The most frequent values are listed, then counted at the end in one call (Counter.update, in C).
-        sent_to: list[bytes] = []
-        sent_by: list[bytes] = []
-        queued_from: list[bytes] = []
-        sent_to_add, sent_by_add, queued_from_add = sent_to.append, sent_by.append, queued_from.append
-        received = deferred = deferrals = bounced = forwarded = bytes_received = bytes_delivered = 0
-        rejected = reject_warnings = held = discarded = sasl_failures = 0
-        day_hours: dict[bytes, tuple[str, int] | bool] = {}  # per block, so memory stays flat
+        """Count the lines the candidate regex finds: each by the matcher of its kind (_MATCHERS), or, when
+        none takes it, the general way."""
+        t = _Tally(self, data)
+        matchers = _MATCHERS
+        day_hours: dict[bytes, Stamp | Literal[False]] = {}  # per block, so memory stays flat
         syslog_rest = _SYSLOG_REST.fullmatch
         rfind = data.rfind
         last = -1
         width = 0  # from a line's start to its tag, as in the line before: the host and stamp rarely change
-        # Per candidate as few calls as can be: each costs about as much as the regex spends on a line.
+        stamp: Stamp | Literal[False]
+        # Per candidate as few calls as can be (each costs about as much as the regex spends on a line): the
+        # line's start and stamp are found here, then one call of its kind's matcher.
         for m in _CANDIDATE.finditer(data):
             at = m.start()
             # The line starts where the line before's did relative to its tag, if that passes the checks
             # below (a valid stamp and host, no newline: then it is the line's start); else look for it.
             start = at - width
             if start < 0 or (start and data[start - 1] != 10):
-                start = -1
+                stamp = False
             elif data[start] > 57:  # a month name: self._stamp(), inline, as this is the common case
-                stamp = day_hours.get(key := data[start : start + 9])
-                if stamp is None:
-                    stamp = day_hours[key] = _day_hour(key)
+                cached = day_hours.get(key := data[start : start + 9])
+                if cached is None:
+                    cached = day_hours[key] = _day_hour(key)
+                stamp = cached
                 if stamp is not False and syslog_rest(data, start + 9, at) is None:
                     stamp = False
             else:
                 stamp = self._stamp(data, start, at, day_hours)
-            if start < 0 or stamp is False:
+            if stamp is False:
                 start = rfind(b"\n", 0, at) + 1
                 if start == last:
                     continue  # a second match in a line already counted
@@ -238,110 +234,16 @@ class FastCounter:
             if stamp is False:  # not the line's own tag, or an odd stamp: the general route decides
                 self._general_at(data, start, at)
                 continue
-            kind = m.lastindex
-            if kind == 4:  # removed
-                qid = m[2]
-                if qid is None:
-                    self._general_at(data, start, at)
-                    continue
-                q_removed(qid)
-            elif kind == 6:  # from=<sender>, size=N
-                qid, sender, size = m.group(2, 5, 6)
-                if qid is None or b"status=expired" in sender:  # NOQUEUE, or qmgr's "expired" line
-                    self._general_at(data, start, at)
-                    continue
-                n = int(size)
-                if q_queued(qid, n, sender):
-                    queued_from_add(sender)
-                    bytes_received += n
-            elif kind == 3:  # client=
-                qid = m[2]
-                if qid is None:
-                    self._general_at(data, start, at)
-                    continue
-                received += 1
-                day, hour = stamp  # type: ignore[misc]
-                h_received[hour] += 1
-                days[day] = days.get(day, 0) + 1
-                q_received(qid)
-            elif kind == 8 or kind == 9:  # to=<rcpt>, ..., status=X (detail)
-                prog, qid, to, status, detail = m.group(1, 2, 7, 8, 9)
-                if qid is None:
-                    self._general_at(data, start, at)
-                    continue
-                hour = stamp[1]  # type: ignore[index]
-                if status == b"sent":
-                    if detail is not None and b"forwarded as " in detail:
-                        forwarded += 1
-                        continue
-                    h_delivered[hour] += 1
-                    sent_by_add(prog)
-                    sent_to_add(to)
-                    if n := q_size(qid, to):
-                        bytes_delivered += n
-                        rcpt_bytes[to] += n
-                elif status == b"deferred":
-                    deferrals += 1
-                    h_deferred[hour] += 1
-                    if q_deferred(qid):
-                        deferred += 1
-                    deferral_details[detail or b""] += 1
-                else:
-                    bounced += 1
-                    h_bounced[hour] += 1
-                    bounce_details[detail or b""] += 1
-            elif kind == 12:  # reject, hold, discard before or in cleanup
-                prog, action, reply = m.group(1, 11, 12)
-                if prog.endswith(b"/pickup"):  # pickup's lines are read another way (events.py)
-                    self._general_at(data, start, at)
-                elif action == b"reject" or action == b"milter-reject":
-                    rejected += 1
-                    h_rejected[stamp[1]] += 1  # type: ignore[index]
-                    reject_replies[reply] += 1
-                elif action == b"reject_warning":
-                    reject_warnings += 1
-                elif action == b"hold":
-                    held += 1
-                else:
-                    discarded += 1
-            elif kind == 13:  # warning: client: SASL ... authentication failed
-                prog, client = m.group(1, 13)
-                end = data.find(b"\n", at)
-                if prog.rsplit(b"/", 1)[-1] in (b"postscreen", b"anvil") or (
-                    b"TLS connection established " in data[at : end if end >= 0 else len(data)]
-                ):
-                    self._general_at(data, start, at)  # events.py reads these lines as something else
-                    continue
-                sasl_failures += 1
-                sasl_clients[client] += 1
-            elif kind == 10 and m[2] is not None and m[1].endswith(b"/pickup"):  # pickup: uid=N from=<a>
-                received += 1
-                day, hour = stamp  # type: ignore[misc]
-                h_received[hour] += 1
-                days[day] = days.get(day, 0) + 1
-                q_received(m[2])
-            else:  # the rare kinds, and common ones in an unusual form
-                self._general_at(data, start, at)
-        self.rcpts.update(sent_to)
-        self.services.update(sent_by)
-        self.senders.update(queued_from)
-        s.received += received
-        s.deferred += deferred
-        s.deferrals += deferrals
-        s.bounced += bounced
-        s.forwarded += forwarded
-        s.bytes_received += bytes_received
-        s.bytes_delivered += bytes_delivered
-        s.rejected += rejected
-        s.reject_warnings += reject_warnings
-        s.held += held
-        s.discarded += discarded
-        s.sasl_failures += sasl_failures
+            match = matchers[m.lastindex or 0]
+            if match is not None and match(t, m, stamp):
+                continue
+            self._general_at(data, start, at)  # the rare kinds, and the common ones in an unusual form
+        t.settle()
 
     @staticmethod
     def _stamp(
-        data: bytes, start: int, at: int, day_hours: dict[bytes, tuple[str, int] | bool]
-    ) -> tuple[str, int] | bool:
+        data: bytes, start: int, at: int, day_hours: dict[bytes, Stamp | Literal[False]]
+    ) -> Stamp | Literal[False]:
         """(day, hour) when the line from ``start`` to the tag at ``at`` is exactly "stamp host", else False."""
         n, rest = (9, _SYSLOG_REST) if data[start] > 57 else (13, _RFC3339_REST)  # a month name, or a year
         stamp = day_hours.get(key := data[start : start + n])
@@ -455,6 +357,181 @@ class FastCounter:
         return s
 
 
+class _Tally:
+    """What one block's lines that the matchers take add to the counts: plain numbers, and lists of the most
+    frequent values, counted at the end in one call each (Counter.update, in C); settle() adds them up.
+    Matchers call methods as ``t.q.received()``, not through attributes holding bound methods: CPython 3.11
+    specialises the former, and looks the latter up the slow way on every call."""
+
+    __slots__ = (
+        *("counter", "data", "q", "days"),
+        *("h_received", "h_delivered", "h_deferred", "h_bounced", "h_rejected"),
+        *("sent_to", "sent_by", "queued_from", "rcpt_bytes"),
+        *("deferral_details", "bounce_details", "reject_replies", "sasl_clients"),
+        *("received", "deferred", "deferrals", "bounced", "forwarded", "bytes_received", "bytes_delivered"),
+        *("rejected", "reject_warnings", "held", "discarded", "sasl_failures"),
+    )
+
+    def __init__(self, counter: FastCounter, data: bytes) -> None:
+        self.counter, self.data = counter, data
+        self.q, hourly = counter.q, counter.s.hourly
+        self.days = counter.days
+        self.h_received, self.h_delivered = hourly["received"], hourly["delivered"]
+        self.h_deferred, self.h_bounced, self.h_rejected = hourly["deferred"], hourly["bounced"], hourly["rejected"]
+        self.sent_to: list[bytes] = []
+        self.sent_by: list[bytes] = []
+        self.queued_from: list[bytes] = []
+        self.rcpt_bytes = counter.rcpt_bytes
+        self.deferral_details, self.bounce_details = counter.deferral_details, counter.bounce_details
+        self.reject_replies, self.sasl_clients = counter.reject_replies, counter.sasl_clients
+        self.received = self.deferred = self.deferrals = self.bounced = self.forwarded = 0
+        self.bytes_received = self.bytes_delivered = 0
+        self.rejected = self.reject_warnings = self.held = self.discarded = self.sasl_failures = 0
+
+    def settle(self) -> None:
+        c = self.counter
+        c.rcpts.update(self.sent_to)
+        c.services.update(self.sent_by)
+        c.senders.update(self.queued_from)
+        s = c.s
+        s.received += self.received
+        s.deferred += self.deferred
+        s.deferrals += self.deferrals
+        s.bounced += self.bounced
+        s.forwarded += self.forwarded
+        s.bytes_received += self.bytes_received
+        s.bytes_delivered += self.bytes_delivered
+        s.rejected += self.rejected
+        s.reject_warnings += self.reject_warnings
+        s.held += self.held
+        s.discarded += self.discarded
+        s.sasl_failures += self.sasl_failures
+
+
+# One matcher per kind of line the candidate regex takes apart. Each gets the block's tally, the match and
+# the line's stamp; it counts the line and returns True, or returns False and leaves it to the general
+# route (events.py reads it, or reads this form of it, another way).
+
+
+def _client(t: _Tally, m: re.Match[bytes], stamp: Stamp) -> bool:
+    """smtpd's QID: client=...: a message received over SMTP."""
+    qid = m[2]
+    if qid is None:  # NOQUEUE
+        return False
+    day, hour = stamp
+    days = t.days
+    t.received += 1
+    t.h_received[hour] += 1
+    days[day] = days.get(day, 0) + 1
+    t.q.received(qid)
+    return True
+
+
+def _pickup(t: _Tally, m: re.Match[bytes], stamp: Stamp) -> bool:
+    """pickup's QID: uid=N from=<a> (or sender=<a>): a message submitted locally."""
+    if not m[1].endswith(b"/pickup"):
+        return False
+    return _client(t, m, stamp)  # counted as a message received, as client= is
+
+
+def _removed(t: _Tally, m: re.Match[bytes], stamp: Stamp) -> bool:
+    """qmgr's QID: removed: the message left the queue (its state is dropped)."""
+    qid = m[2]
+    if qid is None:
+        return False
+    t.q.removed(qid)
+    return True
+
+
+def _queued(t: _Tally, m: re.Match[bytes], stamp: Stamp) -> bool:
+    """qmgr's QID: from=<sender>, size=N, nrcpt=N: the sender and the bytes of a message received here."""
+    qid, sender, size = m.group(2, 5, 6)
+    if qid is None or b"status=expired" in sender:  # NOQUEUE, or qmgr's "expired" line
+        return False
+    n = int(size)
+    if t.q.queued(qid, n, sender):
+        t.queued_from.append(sender)
+        t.bytes_received += n
+    return True
+
+
+def _delivery(t: _Tally, m: re.Match[bytes], stamp: Stamp) -> bool:
+    """A delivery agent's QID: to=<rcpt>, ..., status=sent|deferred|bounced (detail)."""
+    prog, qid, to, status, detail = m.group(1, 2, 7, 8, 9)
+    if qid is None:
+        return False
+    hour = stamp[1]
+    if status == b"sent":
+        if detail is not None and b"forwarded as " in detail:
+            t.forwarded += 1
+            return True
+        t.h_delivered[hour] += 1
+        t.sent_by.append(prog)
+        t.sent_to.append(to)
+        if n := t.q.size(qid, to):
+            t.bytes_delivered += n
+            t.rcpt_bytes[to] += n
+    elif status == b"deferred":
+        t.deferrals += 1
+        t.h_deferred[hour] += 1
+        if t.q.deferred(qid):
+            t.deferred += 1
+        t.deferral_details[detail or b""] += 1
+    else:
+        t.bounced += 1
+        t.h_bounced[hour] += 1
+        t.bounce_details[detail or b""] += 1
+    return True
+
+
+def _refusal(t: _Tally, m: re.Match[bytes], stamp: Stamp) -> bool:
+    """reject, reject_warning, milter-reject, hold or discard, before queueing or in cleanup."""
+    prog, action, reply = m.group(1, 11, 12)
+    if prog.endswith(b"/pickup"):  # pickup's lines are read another way (events.py)
+        return False
+    if action == b"reject" or action == b"milter-reject":
+        t.rejected += 1
+        t.h_rejected[stamp[1]] += 1
+        t.reject_replies[reply] += 1
+    elif action == b"reject_warning":
+        t.reject_warnings += 1
+    elif action == b"hold":
+        t.held += 1
+    else:
+        t.discarded += 1
+    return True
+
+
+def _sasl_failure(t: _Tally, m: re.Match[bytes], stamp: Stamp) -> bool:
+    """warning: client: SASL mechanism authentication failed: a failed SMTP AUTH."""
+    prog, client = m.group(1, 13)
+    data, at = t.data, m.start()
+    end = data.find(b"\n", at)
+    if prog.rsplit(b"/", 1)[-1] in (b"postscreen", b"anvil") or (
+        b"TLS connection established " in data[at : end if end >= 0 else len(data)]
+    ):
+        return False  # events.py reads these lines as something else
+    t.sasl_failures += 1
+    t.sasl_clients[client] += 1
+    return True
+
+
+Matcher = Callable[[_Tally, re.Match[bytes], Stamp], bool]
+# The matcher of each kind of candidate line, by the number of its last group in _CANDIDATE (m.lastindex):
+# none for a match of the program (1) or the queue ID (2) alone, the generic forms the general route reads.
+_BY_LAST_GROUP: dict[int, Matcher] = {
+    3: _client,
+    4: _removed,
+    6: _queued,
+    8: _delivery,  # without a detail in parentheses
+    9: _delivery,
+    10: _pickup,
+    12: _refusal,
+    13: _sasl_failure,
+}
+_MATCHERS: tuple[Matcher | None, ...] = tuple(_BY_LAST_GROUP.get(i) for i in range(_CANDIDATE.groups + 1))
+
+
 def _odd_spacing(data: bytes, ends: int, padded: int | None) -> bool:
     """Whether a line in ``data`` has a run of spaces other than its syslog stamp's padded day ("Jul  5"):
     the fast route's patterns read single spaces only, the general route's parser reads both. ``padded``:
@@ -485,7 +562,11 @@ def _positions(data: bytes, needle: bytes) -> Iterator[int]:
         at = data.find(needle, at + len(needle))
 
 
-def blocks(fh, size: int = BLOCK) -> Iterator[bytes]:  # type: ignore[no-untyped-def]
+class Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+def blocks(fh: Readable, size: int = BLOCK) -> Iterator[bytes]:
     """Blocks of whole lines from a binary file object; the last may lack its newline."""
     rest = b""
     while True:

@@ -104,9 +104,9 @@ def summarize_file(summary: Summary, path: str, reference: datetime | None, jobs
         status = 1
         try:
             os.close(read_fd)
-            part = count_second(path, reference, cut, end)
+            counted = count_second(path, reference, cut, end)
             with os.fdopen(write_fd, "wb") as out:
-                pickle.dump(part, out, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(counted, out, protocol=pickle.HIGHEST_PROTOCOL)
             status = 0
         finally:
             os._exit(status)

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import Any
 
 RECEIVED, QUEUED, DEFERRED = 1, 2, 4
 SIZE_SHIFT = 3  # the size is stored above the three flags
 OPEN_LIMIT = 500_000
+# A pending operation (see Pending.ops): its kind, then its values.
+Op = tuple[Any, ...]
 
 
 class Queues:
@@ -82,7 +85,7 @@ class Pending:
 
     qid: bytes
     where: int  # the end of the block where it started (parallel.py looks for arrivals before it)
-    ops: list[tuple] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
 
 
 @dataclass
@@ -118,7 +121,7 @@ class ChunkQueues(Queues):
             self.peak = max(self.peak, len(self.open) + len(self.pending))
         return p
 
-    def _close(self, qid: bytes, op: tuple) -> None:
+    def _close(self, qid: bytes, op: Op) -> None:
         p = self.pending.pop(qid)
         p.ops.append(op)
         self.closed.append(p)

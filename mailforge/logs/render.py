@@ -106,9 +106,9 @@ def trace_text(t: Trace, raw: bool = False) -> str:
                 out.append(f"  {_ts(s.tls_failed_at or s.connected)}  TLS failure: {s.tls_failure}")
     v = t.verdict
     out.append(f"Verdict: {v.outcome.upper()} ({v.cause}): {v.reason}.")
-    others = [r for r in t.recipients if r is not v and r.recipient]
-    for r in others:
-        out.append(f"  <{r.recipient}>: {r.outcome} ({r.cause})")
+    others = [other for other in t.recipients if other is not v and other.recipient]
+    for other in others:
+        out.append(f"  <{other.recipient}>: {other.outcome} ({other.cause})")
     out.append(f"Next step: {v.next_step}")
     if raw:
         out.append("Log lines:")

@@ -110,7 +110,7 @@ class _File:
         if exe is None or not all(tokens) or any(b"\n" in t or b"\0" in t for t in tokens):
             return None
         begin = self.mm.rfind(b"\n", 0, start) + 1 if start > 0 else 0
-        argv = [exe, "-F", "-a", "-b", *(a for t in tokens for a in (b"-e", t))]
+        argv: list[str | bytes] = [exe, "-F", "-a", "-b", *(a for t in tokens for a in (b"-e", t))]
         try:
             with open(self.path, "rb") as fh:
                 fh.seek(begin)

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from mailforge.logs.records import LineParser, ParseStats, Record
 
@@ -35,12 +36,12 @@ def chronological(paths: Iterable[str]) -> list[str]:
     return sorted(paths, key=key)
 
 
-def open_binary(path: str) -> io.BufferedIOBase:
+def open_binary(path: str) -> BinaryIO | gzip.GzipFile:
     if path == "-":
         return sys.stdin.buffer
     raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, which closes it
     if raw.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=raw)
     return raw
 
 
@@ -48,7 +49,7 @@ def iter_lines(path: str) -> Iterator[str]:
     """Decoded lines of one source; undecodable bytes become U+FFFD instead of an exception."""
     fh = open_binary(path)
     try:
-        wrapper = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="\n")  # type: ignore[arg-type]
+        wrapper = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="\n")
         try:
             yield from wrapper
         except (EOFError, OSError, gzip.BadGzipFile):

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from mailforge.logs.events import POSTFIX_FINAL_LOCAL, parse_host_ip
-from mailforge.logs.model import Hop, Message, Outcome, Rejection, Session, Verdict
+from mailforge.logs.model import SEVERITY, Hop, Message, Outcome, Rejection, Session, Verdict
 
 RETRY = (
     "Postfix retries on its own (see `postconf minimal_backoff_time maximal_queue_lifetime`); "
@@ -476,8 +476,6 @@ def session_verdict(session: Session, user: str = "") -> Verdict:
 
 def message_verdicts(chain: list[Message]) -> tuple[Verdict, list[Verdict]]:
     """Per-recipient verdicts of a re-queue chain, and the worst of them as the overall verdict."""
-    from mailforge.logs.model import SEVERITY
-
     by_qid = {m.qid: m for m in chain}
     finals: dict[str, Verdict] = {}
     for msg in chain:

@@ -12,7 +12,7 @@ from mailforge.testhost.errors import TesthostError
 from mailforge.testhost.state import StateDir
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("testhost", help="disposable systemd-nspawn test hosts on this machine")
     state_help = "where hosts, images and the SSH key live (default: $MAILFORGE_STATE_DIR or /var/lib/mailforge)"
     parser.add_argument("--state-dir", help=state_help)
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p_ssh.set_defaults(func=_ssh)
 
 
-def _guard(func):  # type: ignore[no-untyped-def]
+def _guard(func):
     """Operator errors are one clear line and exit 1, never a traceback."""
 
     def wrapper(args: argparse.Namespace) -> int:

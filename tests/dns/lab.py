@@ -114,7 +114,7 @@ class Scenario:
 
 
 def _s(name: str, mutate: Mutation, *codes: str, **kw: str) -> Scenario:
-    return Scenario(name, mutate, frozenset(codes), **kw)  # type: ignore[arg-type]
+    return Scenario(name, mutate, frozenset(codes), **kw)
 
 
 SCENARIOS: list[Scenario] = [

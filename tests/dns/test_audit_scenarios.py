@@ -11,7 +11,7 @@ from .lab import SCENARIOS
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
-def test_scenario_codes(scenario_results: dict[str, list[Finding]], scenario) -> None:  # type: ignore[no-untyped-def]
+def test_scenario_codes(scenario_results: dict[str, list[Finding]], scenario) -> None:
     findings = scenario_results[scenario.domain]
     got = {f.code for f in findings}
     assert got == set(scenario.expected), "\n".join(f"{f.code}: {f.detail} [{f.seen}]" for f in findings)

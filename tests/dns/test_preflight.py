@@ -25,7 +25,7 @@ def _inputs(lab: Lab, name: str) -> DomainDnsInputs:
     )
 
 
-def _findings(lab: Lab, name: str):  # type: ignore[no-untyped-def]
+def _findings(lab: Lab, name: str):
     return preflight(_inputs(lab, name), DnsClient([lab.nameserver], timeout=3), lab.options())
 
 

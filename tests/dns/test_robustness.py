@@ -42,10 +42,10 @@ ZONE = SuiteZone.from_zonedata(
 
 
 @pytest.fixture
-def server_for() -> Iterator:  # type: ignore[type-arg]
+def server_for() -> Iterator:
     servers: list[FakeDnsServer] = []
 
-    def start(handler):  # type: ignore[no-untyped-def]
+    def start(handler):
         server = FakeDnsServer(handler)
         servers.append(server)
         return server
@@ -77,16 +77,16 @@ def _audit_cli(port: int, domain: str = DOMAIN) -> int:
     return main(["dns", "audit", domain, "--nameserver", f"127.0.0.1:{port}", "--timeout", "0.3", "--no-dnsbl"])
 
 
-def test_timeouts_exit_3(server_for, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_timeouts_exit_3(server_for, capsys: pytest.CaptureFixture[str]) -> None:
     assert _audit_cli(server_for(_silent).port) == 3
 
 
-def test_timeouts_reported_as_unknown(server_for, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_timeouts_reported_as_unknown(server_for, capsys: pytest.CaptureFixture[str]) -> None:
     _audit_cli(server_for(_silent).port)
     assert "UNKNOWN  DNS_QUERY_FAILED" in capsys.readouterr().out
 
 
-def test_servfail_exit_3(server_for, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_servfail_exit_3(server_for, capsys: pytest.CaptureFixture[str]) -> None:
     assert _audit_cli(server_for(_servfail).port) == 3
 
 
@@ -105,29 +105,29 @@ def _audit(port: int, domain: str = DOMAIN) -> list[Finding]:
     return asyncio.run(run())[domain]
 
 
-def test_servfail_on_one_name_is_unknown_not_missing(server_for) -> None:  # type: ignore[no-untyped-def]
+def test_servfail_on_one_name_is_unknown_not_missing(server_for) -> None:
     codes = {f.code for f in _audit(server_for(_one_name_fails).port)}
     assert "DNS_QUERY_FAILED" in codes and "DMARC_MISSING" not in codes
 
 
-def test_truncated_udp_falls_back_to_tcp(server_for) -> None:  # type: ignore[no-untyped-def]
+def test_truncated_udp_falls_back_to_tcp(server_for) -> None:
     server = server_for(_truncating)
     answer = asyncio.run(DnsClient([server.address], timeout=1).query(DOMAIN, "TXT"))
     assert len(answer.records) == 4 and ("robust.example.test.", "TXT", "tcp") in server.queries
 
 
-def test_nxdomain(server_for) -> None:  # type: ignore[no-untyped-def]
+def test_nxdomain(server_for) -> None:
     server = server_for(ZONE.handle)
     assert asyncio.run(DnsClient([server.address]).query(f"nope.{DOMAIN}", "A")).status is Status.NXDOMAIN
 
 
-def test_nodata(server_for) -> None:  # type: ignore[no-untyped-def]
+def test_nodata(server_for) -> None:
     server = server_for(ZONE.handle)
     assert asyncio.run(DnsClient([server.address]).query(DOMAIN, "AAAA")).status is Status.NODATA
 
 
 @pytest.mark.parametrize("code", ["SPF_NOT_ASCII", "DMARC_SYNTAX", "DKIM_SYNTAX"])
-def test_garbage_txt_gives_a_finding(server_for, code: str) -> None:  # type: ignore[no-untyped-def]
+def test_garbage_txt_gives_a_finding(server_for, code: str) -> None:
     server = server_for(ZONE.handle)
 
     async def run() -> list[Finding]:
@@ -139,7 +139,7 @@ def test_garbage_txt_gives_a_finding(server_for, code: str) -> None:  # type: ig
     assert code in {f.code for f in asyncio.run(run())}
 
 
-def test_timeout_is_per_query(server_for) -> None:  # type: ignore[no-untyped-def]
+def test_timeout_is_per_query(server_for) -> None:
     server = server_for(_silent)
     answer = asyncio.run(DnsClient([server.address], timeout=0.2).query(DOMAIN, "A"))
     assert answer.status is Status.ERROR and "timeout" in answer.error

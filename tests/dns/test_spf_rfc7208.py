@@ -31,7 +31,7 @@ CASES = [
 class _Switch:
     zone: SuiteZone = ZONES[0]
 
-    def handle(self, request, transport):  # type: ignore[no-untyped-def]
+    def handle(self, request, transport):
         return self.zone.handle(request, transport)
 
 

@@ -110,7 +110,7 @@ def test_patterns_that_the_shell_would_split_are_refused(pattern: str) -> None:
 # --- which files, for which settings
 
 
-def settings(**data: object):  # type: ignore[no-untyped-def]
+def settings(**data: object):
     base = {
         "mail_hostname": "mail.example.org",
         "mail_domains": [{"domain": "example.org", "alias_domains": ["example.net"]}],

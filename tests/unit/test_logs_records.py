@@ -81,7 +81,7 @@ def test_year_rolls_over_across_boundary():
     parser = LineParser(datetime(2025, 1, 1, 0, 10))
     parser.parse("Dec 31 23:59:59 mx postfix/qmgr[1]: A: removed")
     rec = parser.parse("Jan  1 00:00:01 mx postfix/qmgr[1]: B: removed")
-    assert rec.ts == datetime(2025, 1, 1, 0, 0, 1)
+    assert rec is not None and rec.ts == datetime(2025, 1, 1, 0, 0, 1)
 
 
 @pytest.mark.parametrize(

@@ -102,6 +102,7 @@ def _as_journal_json(line: str) -> str:
     rec = LineParser().parse(line)
     if rec is None:
         return line
+    assert rec.ts is not None
     return json.dumps(
         {
             "__REALTIME_TIMESTAMP": str(int(rec.ts.timestamp() * 1_000_000)),

@@ -259,7 +259,7 @@ def test_local_run_argv_is_not_a_shell_line(tmp_path: Path) -> None:
     assert not (tmp_path / "injected").exists()
 
 
-def test_queue_cli_runs_locally_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_queue_cli_runs_locally_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     # A postqueue on PATH that prints an empty queue: `mailforge queue list` without a host runs it here.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

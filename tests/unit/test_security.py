@@ -23,7 +23,7 @@ def data(**extra: Any) -> dict[str, Any]:
     return {"mail_hostname": "mail.example.org", "mail_domains": [{"domain": "example.org"}], **extra}
 
 
-def load(**extra: Any):  # type: ignore[no-untyped-def]
+def load(**extra: Any):
     return load_settings(data(**extra), environ={})
 
 

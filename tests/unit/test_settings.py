@@ -29,7 +29,7 @@ def valid() -> dict[str, Any]:
     }
 
 
-def load(data: dict[str, Any], environ: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def load(data: dict[str, Any], environ: dict[str, str] | None = None):
     return load_settings(data, host="mail", environ={"ALICE_PW": STRONG} if environ is None else environ)
 
 

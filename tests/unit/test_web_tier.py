@@ -34,7 +34,7 @@ def data(**extra: Any) -> dict[str, Any]:
     }
 
 
-def load(machine: Machine | None = None, **extra: Any):  # type: ignore[no-untyped-def]
+def load(machine: Machine | None = None, **extra: Any):
     return load_settings(data(**extra), environ={}, machine=machine)
 
 

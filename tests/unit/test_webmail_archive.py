@@ -132,7 +132,7 @@ def test_admin_ini_keeps_no_clear_text_password(tmp_path: Path) -> None:
 # --- the archive pins --------------------------------------------------------------------------------------
 
 
-def web(**data: Any):  # type: ignore[no-untyped-def]
+def web(**data: Any):
     base = {"mail_hostname": HOSTNAME, "mail_domains": [{"domain": "example.org"}]}
     return load_settings({**base, **data}, host="mail", environ={}).web
 
