@@ -169,7 +169,8 @@ class Injector:
                 except (smtplib.SMTPException, OSError):
                     with self._lock:
                         self.result.connection_errors += 1
-                    client = _close(client)
+                    _close(client)
+                    client = None  # the next attempt opens a new session
                 time.sleep(RETRY_SECONDS)
         _close(client)
 
