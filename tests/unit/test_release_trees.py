@@ -144,7 +144,9 @@ def test_dovecot_24_enables_plugins_in_a_block(name: str, plugin: str) -> None:
 
 def test_dovecot_24_takes_the_quota_limit_from_postfixadmin() -> None:
     userdb = render("dovecot/2.4/conf.d/auth-sql.conf.ext")
-    assert "IF(quota = 0, 'unlimited', quota) AS quota_storage_size FROM mailbox" in userdb
+    assert "IF(quota = 0, 'unlimited', quota) AS quota_storage_size" in userdb
+    # 2.3's grace (10 % of the limit), where 2.4's default is a flat 10M.
+    assert "FLOOR(quota / 10) AS quota_storage_grace FROM mailbox" in userdb
 
 
 def test_dovecot_24_reads_hashes_with_their_own_scheme() -> None:
