@@ -137,4 +137,4 @@ def test_deploy_refusal_lists_inventory_problems_too(bullseye: Host, state: Stat
     bad = {**DATA, "mail_hostname": "not a host name"}
     inventory = write_inventory(module_tmp / "bad_inventory.py", [(OLD, bullseye.address, bad)], state.ssh_key)
     output = run_deploy(inventory, timeout=600).output
-    assert "mail_hostname: 'not a host name'" in output and "Debian 11 (bullseye)" in output, output
+    assert "mail_hostname: 'not a host name'" in output and "Debian GNU/Linux 11 (bullseye)" in output, output
