@@ -16,6 +16,7 @@ import smtplib
 import socket
 import ssl
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -336,9 +337,38 @@ class Page:
     alpn: str | None
 
 
+def _request(
+    server: Server, name: str, method: str, path: str, headers: dict[str, str], body: str | None = None
+) -> tuple[int, list[tuple[str, str]], str]:
+    """One request to https://NAME/PATH at the host's address, NAME as SNI and Host header: status, headers, body."""
+    ctx = ssl.create_default_context(cafile=server.cafile)
+    conn = http.client.HTTPSConnection(server.address, 443, timeout=30, context=ctx)
+    conn.sock = ctx.wrap_socket(socket.create_connection((server.address, 443), timeout=30), server_hostname=name)
+    try:
+        conn.request(method, path, body=body, headers={"Host": name, "User-Agent": "mailforge-e2e", **headers})
+        reply = conn.getresponse()
+        return reply.status, reply.getheaders(), reply.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def _roundcube_login(server: Server, user: str, password: str) -> tuple[int, str]:
+    """Roundcube's own login form, as a browser sends it: the session cookie and the form's _token from the login
+    page, then the POST. Roundcube logs in to Dovecot over IMAP with the password: 302 to the mail view on success."""
+    _, headers, page = _request(server, WEBMAIL_NAME, "GET", "/", {})
+    cookies = "; ".join(v.split(";", 1)[0] for k, v in headers if k.lower() == "set-cookie")
+    token = re.search(r'name="_token" value="([^"]+)"', page)
+    assert token, page[:2000]
+    form = urllib.parse.urlencode({"_token": token.group(1), "_task": "login", "_action": "login",
+                                   "_timezone": "UTC", "_url": "", "_user": user, "_pass": password})  # fmt: skip
+    posted = {"Cookie": cookies, "Content-Type": "application/x-www-form-urlencoded"}
+    status, headers, _ = _request(server, WEBMAIL_NAME, "POST", "/?_task=login", posted, form)
+    return status, dict((k.lower(), v) for k, v in headers).get("location", "")
+
+
 def _https_get(server: Server, name: str, path: str) -> Page:
-    """GET https://NAME/PATH from the host's address, NAME as SNI and Host header; `alpn`: what the server picks
-    when a client offers HTTP/2 and 1.1 (http.client itself speaks 1.1, so the page is fetched without h2)."""
+    """GET https://NAME/PATH; `alpn`: what the server picks when a client offers HTTP/2 and 1.1 (http.client
+    itself speaks 1.1, so the page is fetched without h2)."""
     offer = ssl.create_default_context(cafile=server.cafile)
     offer.set_alpn_protocols(["h2", "http/1.1"])
     with offer.wrap_socket(socket.create_connection((server.address, 443), timeout=15), server_hostname=name) as tls:
@@ -366,6 +396,16 @@ def test_login_page_is_served_over_https(server: Server, name: str, path: str, m
 @pytest.mark.parametrize(("name", "path", "marker"), APPS, ids=["postfixadmin", "roundcube"])
 def test_https_negotiates_http2(server: Server, name: str, path: str, marker: str) -> None:
     assert _https_get(server, name, path).alpn == "h2"
+
+
+def test_roundcube_logs_in_over_imap(server: Server, passwords: dict[str, str]) -> None:
+    # Roundcube 1.6 on PHP 8.4 against Dovecot 2.4: a real login, not only the page.
+    status, location = _roundcube_login(server, "bob@example.test", passwords["bob@example.test"])
+    assert (status, "_task=mail" in location) == (302, True), (status, location)
+
+
+def test_roundcube_refuses_a_wrong_password(server: Server) -> None:
+    assert _roundcube_login(server, "bob@example.test", "not-the-password")[0] == 401
 
 
 def test_server_header_names_no_version(server: Server) -> None:
