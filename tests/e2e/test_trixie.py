@@ -17,6 +17,7 @@ import socket
 import ssl
 import time
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -324,6 +325,45 @@ def test_first_login_lists_the_special_use_folder(first_login, folder: str, flag
 @pytest.mark.parametrize("folder", [folder for folder, _ in SPECIAL_USE])
 def test_first_login_is_subscribed_to_the_folder(first_login, folder: str) -> None:  # type: ignore[no-untyped-def]
     assert any(line.endswith(f" {folder}") for line in first_login[1]), first_login[1]
+
+
+# --- fail2ban reads Dovecot 2.4 --------------------------------------------------------------------------
+
+# Run on tx-mx with its own python3: IMAPS logins with a wrong password, one connection each.
+GUESS_FROM_MX = """
+import imaplib, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+for attempt in range(int(sys.argv[2])):
+    try:
+        with imaplib.IMAP4_SSL(sys.argv[1], 993, ssl_context=ctx, timeout=20) as imap:
+            imap.login("alice@example.test", f"wrong-{attempt}")
+    except Exception as exc:
+        print(attempt, exc)
+"""
+
+
+@pytest.fixture
+def guesser_banned(tx: Host, hosts_pair: tuple[Host, Host]) -> Iterator[str]:
+    """tx-mx guesses alice's IMAP password until the dovecot jail bans it (maxretry: 5); unbanned afterwards."""
+    mx = hosts_pair[1]
+    tx.run("fail2ban-client unban --all")
+    try:
+        mx.run(f"python3 -c {shlex.quote(GUESS_FROM_MX)} {tx.address} 6", check=False)
+        status = ""
+        deadline = time.monotonic() + 60
+        while mx.address not in status and time.monotonic() < deadline:
+            status = tx.run("fail2ban-client status dovecot").stdout
+            time.sleep(1)
+        yield status
+    finally:
+        tx.run("fail2ban-client unban --all")
+
+
+def test_dovecot_jail_bans_a_password_guesser(guesser_banned: str, hosts_pair: tuple[Host, Host]) -> None:
+    # Debian's filter knows only 2.3's "Disconnected (auth failed ...)"; 2.4 says "Login aborted: ... (auth_failed)"
+    # (templates/fail2ban/filter.d/dovecot.local.j2).
+    assert hosts_pair[1].address in guesser_banned, guesser_banned
 
 
 # --- the web tier over HTTPS ---------------------------------------------------------------------------------
