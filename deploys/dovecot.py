@@ -6,11 +6,14 @@ from PostfixAdmin's tables, Maildirs under /var/vmail/<domain>/<user> owned by t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, server, systemd
 
 from deploys.service import check_then_reload
-from deploys.templating import template
+from deploys.templating import TEMPLATES, template
+from mailforge.releases import Release
 from mailforge.settings import DovecotSettings, TlsSettings
 
 # Folders every mailbox has from its first login, with their RFC 6154 special-use flags (15-mailboxes.conf);
@@ -23,21 +26,23 @@ SPECIAL_USE_FOLDERS = (
     ("Archive", "\\Archive"),
 )
 PACKAGES = ["dovecot-core", "dovecot-imapd", "dovecot-lmtpd", "dovecot-mysql"]
-CONF_D = (
-    "10-auth.conf",
-    "10-mail.conf",
-    "10-master.conf",
-    "10-ssl.conf",
-    "15-mailboxes.conf",
-    "20-imap.conf",
-    "20-lmtp.conf",
-    "90-quota.conf",
-    "auth-sql.conf.ext",
-)
+# Readable by the dovecot group only, as the SQL settings are (2.3's separate file; none in 2.4's tree).
+GROUP_ONLY = ("dovecot-sql.conf.ext",)
+
+
+def tree(release: Release) -> Path:
+    """The release's Dovecot template tree (DESIGN.md section 3): 2.4 rejects 2.3's format and the reverse."""
+    return TEMPLATES / "dovecot" / release.dovecot
+
+
+def config_files(release: Release) -> list[str]:
+    """Every file of the release's tree, as its path under /etc/dovecot."""
+    root = tree(release)
+    return sorted(str(path.relative_to(root)).removesuffix(".j2") for path in root.rglob("*.j2"))
 
 
 @deploy("Dovecot")
-def dovecot(settings: DovecotSettings, tls: TlsSettings, database: str) -> None:
+def dovecot(settings: DovecotSettings, tls: TlsSettings, database: str, release: Release) -> None:
     apt.packages(name="Install Dovecot", packages=PACKAGES, no_recommends=True)
     # Stopping Dovecot must not deliver a message twice: see the drop-in (read at the next stop, no restart).
     dropin = template(
@@ -58,22 +63,16 @@ def dovecot(settings: DovecotSettings, tls: TlsSettings, database: str) -> None:
     files.directory(name="Mail root", path=settings.mail_root, user="vmail", group="vmail", mode="770")
     changes = [
         template(
-            f"/etc/dovecot/conf.d/{name}",
+            f"/etc/dovecot/{name}",
             component="dovecot",
+            source=f"dovecot/{release.dovecot}/{name}",
+            mode="640" if name in GROUP_ONLY else "644",
+            group="dovecot" if name in GROUP_ONLY else "root",
             settings=settings,
             tls=tls,
             folders=SPECIAL_USE_FOLDERS,
-        )
-        for name in CONF_D
-    ]
-    changes.append(
-        template(
-            "/etc/dovecot/dovecot-sql.conf.ext",
-            component="dovecot",
-            mode="640",
-            group="dovecot",
-            settings=settings,
             database=database,
         )
-    )
+        for name in config_files(release)
+    ]
     check_then_reload("Dovecot", "dovecot", "doveconf -n > /dev/null", changes)

@@ -4,7 +4,8 @@ Jails and where each reads (Debian 12 has no rsyslog by default: the journal is 
 - postfix-sasl: SASL failures on submission (587, 465), from /var/log/mail.log, which Postfix writes itself
   (maillog_file, postlogd) with the client address smtpd saw. Port 25 (postscreen, then smtpd) offers no AUTH,
   so there is nothing to guess there.
-- dovecot: IMAP login failures (143, 993), from the journal: Dovecot logs to syslog (log_path = syslog).
+- dovecot: IMAP login failures (143, 993), from the journal: Dovecot logs to syslog (log_path = syslog). Debian's
+  filter plus filter.d/dovecot.local for Dovecot 2.4's form of the line (Debian 13).
 - postfixadmin-auth: failed logins to PostfixAdmin's admin and user pages, from Nginx's access log of PostfixAdmin
   (filter and reasons in templates/fail2ban/filter.d/postfixadmin-auth.conf.j2).
 - roundcube-auth (webmail = roundcube): Debian's filter on /var/log/roundcube/errors.log ("IMAP Error: Login
@@ -61,6 +62,8 @@ def fail2ban(settings: Fail2banSettings, web: WebSettings) -> None:
     changes = [
         template("/etc/fail2ban/jail.d/mailforge.local", component="fail2ban", **jail_context(settings, web)),
         template("/etc/fail2ban/filter.d/postfixadmin-auth.conf", component="fail2ban"),
+        # Dovecot 2.4's failed-login line, which Debian's dovecot filter does not know (see the template).
+        template("/etc/fail2ban/filter.d/dovecot.local", component="fail2ban"),
     ]
     # `fail2ban-client -t` reads every jail, filter and action as the server would, without touching it.
     check_then_reload("fail2ban", "fail2ban", "fail2ban-client -t", changes)

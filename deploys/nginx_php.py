@@ -4,7 +4,7 @@ Port 80 answers the ACME HTTP-01 challenge from a webroot, serves the local CA's
 deploys/tls.py) and redirects everything else to HTTPS; port 443 serves one server block per app, TLS 1.2+
 only, with HSTS and security headers (the snippet /etc/nginx/snippets/mailforge-tls.conf). Each app runs in a
 PHP-FPM pool of its own (own Unix user where the app's Debian packaging allows it). `nginx -t` and
-`php-fpm8.2 -t` accept the configuration before any reload.
+`php-fpm<version> -t` (the release's PHP, mailforge/releases.py) accept the configuration before any reload.
 """
 
 from __future__ import annotations
@@ -18,11 +18,9 @@ from pyinfra.operations import apt, files, systemd
 from deploys.service import check_then_reload
 from deploys.templating import TEMPLATES, header, template
 from deploys.tls import CRL_NAME, CRL_ROOT
+from mailforge.releases import Release
 from mailforge.settings import TlsSettings, WebSettings
 
-PHP = "8.2"  # Debian 12's PHP
-FPM = f"php{PHP}-fpm"
-PACKAGES = ["nginx", FPM, f"php{PHP}-cli"]
 # Certbot's --webroot writes tokens to <webroot>/.well-known/acme-challenge/.
 ACME_ROOT = "/var/www/acme"
 SITES = "/etc/nginx/sites-available"
@@ -30,38 +28,52 @@ SITES = "/etc/nginx/sites-available"
 PHP_LOGS = "/var/log/php-fpm"
 
 
-def socket(app: str) -> str:
-    return f"/run/php/{FPM}-{app}.sock"
+def fpm(release: Release) -> str:
+    """The release's PHP-FPM package and service: php8.2-fpm on Debian 12, php8.4-fpm on Debian 13."""
+    return f"php{release.php}-fpm"
+
+
+def packages(release: Release) -> list[str]:
+    return ["nginx", fpm(release), f"php{release.php}-cli"]
+
+
+def socket(app: str, release: Release) -> str:
+    return f"/run/php/{fpm(release)}-{app}.sock"
 
 
 @deploy("Nginx and PHP-FPM")
-def nginx_php(web: WebSettings, tls: TlsSettings) -> None:
+def nginx_php(web: WebSettings, tls: TlsSettings, release: Release) -> None:
     template("/etc/apt/preferences.d/mailforge-web", component="nginx_php")
-    apt.packages(name="Install Nginx and PHP-FPM", packages=PACKAGES, no_recommends=True)
+    apt.packages(name="Install Nginx and PHP-FPM", packages=packages(release), no_recommends=True)
     # Debian's PostfixAdmin depends on "apache2 | lighttpd | httpd": a host provisioned before the web tier
     # existed got one of them, holding port 80. Removed only now that Nginx provides httpd, so apt keeps
     # PostfixAdmin installed.
     apt.packages(name="Remove other web servers", packages=["apache2", "lighttpd"], present=False)
     files.directory(name="ACME challenge webroot", path=f"{ACME_ROOT}/.well-known/acme-challenge", mode="755")
     changes = [
-        template("/etc/nginx/conf.d/mailforge.conf", component="nginx_php"),
+        # server_tokens is set in each server block instead (the sites, the TLS snippet): in http {} it would be
+        # a duplicate of Debian 13's nginx.conf, failing `nginx -t` there and during the upgrade from 12.
+        files.file(
+            name="Remove /etc/nginx/conf.d/mailforge.conf", path="/etc/nginx/conf.d/mailforge.conf", present=False
+        ),
         # Debian's default site would answer port 80 for every name, ahead of the ACME webroot.
         files.link(name="Disable Debian's default site", path="/etc/nginx/sites-enabled/default", present=False),
         # The CRL location only where the local CA issues the certificate (deploys/tls.py).
         *site(
             "mailforge",
+            release,
             names=tls.names,
             acme_root=ACME_ROOT,
             crl_name=CRL_NAME,
             crl_root=CRL_ROOT if tls.mode == "selfsigned" else None,
         ),
     ]
-    systemd.service(name="Run PHP-FPM", service=FPM, running=True, enabled=True)
-    activate(changes, [])
+    systemd.service(name="Run PHP-FPM", service=fpm(release), running=True, enabled=True)
+    activate(changes, [], release)
 
 
 @deploy("Nginx HTTPS")
-def https(web: WebSettings, tls: TlsSettings, hostname: str) -> None:
+def https(web: WebSettings, tls: TlsSettings, hostname: str, release: Release) -> None:
     """The TLS snippet every 443 server block includes, and the default 443 server (mail_hostname)."""
     changes = [
         template(
@@ -69,20 +81,26 @@ def https(web: WebSettings, tls: TlsSettings, hostname: str) -> None:
             component="nginx_php",
             tls=tls,
             hsts_max_age=web.hsts_max_age,
+            http2_directive=release.nginx_http2_directive,
         ),
         *site(
             "mailforge-https",
+            release,
             hostname=hostname,
             landing=web.webmail_hostname if web.webmail != "none" else web.postfixadmin_hostname,
         ),
     ]
-    activate(changes, [])
+    activate(changes, [], release)
 
 
-def site(name: str, **context: object) -> list[OperationMeta]:
-    """/etc/nginx/sites-available/<name>.conf from its template, enabled by a link as Debian does."""
+def site(name: str, release: Release, **context: object) -> list[OperationMeta]:
+    """/etc/nginx/sites-available/<name>.conf from its template, enabled by a link as Debian does.
+
+    `http2`: what a 443 `listen` adds for HTTP/2 on this release's Nginx (the `http2` parameter before 1.25.1;
+    nothing after, where the TLS snippet says `http2 on;`)."""
+    http2 = "" if release.nginx_http2_directive else " http2"
     return [
-        template(f"{SITES}/{name}.conf", component="nginx_php", **context),
+        template(f"{SITES}/{name}.conf", component="nginx_php", http2=http2, **context),
         files.link(
             name=f"Enable the {name} site",
             path=f"/etc/nginx/sites-enabled/{name}.conf",
@@ -103,10 +121,11 @@ def error_log(app: str) -> str:
     return f"{PHP_LOGS}/{app}/error.log"
 
 
-def pool(app: str, user: str, group: str, web: WebSettings, **php_admin: str) -> list[OperationMeta]:
+def pool(app: str, user: str, group: str, web: WebSettings, release: Release, **php_admin: str) -> list[OperationMeta]:
     """A PHP-FPM pool for one app: its own socket (only Nginx may connect), its own process user, its own PHP
-    error log (rotated)."""
-    dest = f"/etc/php/{PHP}/fpm/pool.d/{app}.conf"
+    error log (rotated). One template for every release: the pool format is the same in PHP 8.2 and 8.4."""
+    php = release.php
+    dest = f"/etc/php/{php}/fpm/pool.d/{app}.conf"
     log = error_log(app)
     files.directory(name="PHP-FPM pools' error logs", path=PHP_LOGS, mode="755")
     files.directory(name=f"{app}'s PHP error log directory", path=f"{PHP_LOGS}/{app}", user=user, group="adm",
@@ -124,27 +143,27 @@ def pool(app: str, user: str, group: str, web: WebSettings, **php_admin: str) ->
     children = web.fpm_max_children
     written = files.template(
         name=f"Write {dest}",
-        src=str(TEMPLATES / f"php/{PHP}/fpm/pool.d/pool.conf.j2"),
+        src=str(TEMPLATES / "php/fpm/pool.d/pool.conf.j2"),
         dest=dest,
         mode="644",
         managed_header=header("nginx_php", ";"),
         app=app,
         pool_user=user,
         pool_group=group,
-        socket=socket(app),
+        socket=socket(app, release),
         max_children=children,
         **dict(zip(("start_servers", "min_spare", "max_spare"), spare_servers(children), strict=True)),
         max_requests=web.fpm_max_requests,
-        php=PHP,
+        php=php,
         error_log=log,
         php_admin=sorted(php_admin.items()),
     )
     # Debian's www pool runs as www-data for nobody once every app has its own pool.
-    www = files.file(name="Remove Debian's www pool", path=f"/etc/php/{PHP}/fpm/pool.d/www.conf", present=False)
+    www = files.file(name="Remove Debian's www pool", path=f"/etc/php/{php}/fpm/pool.d/www.conf", present=False)
     return [written, www]
 
 
-def activate(changes: Sequence[OperationMeta], pools: Sequence[OperationMeta]) -> None:
+def activate(changes: Sequence[OperationMeta], pools: Sequence[OperationMeta], release: Release) -> None:
     """Validate, then reload Nginx (and PHP-FPM for pool changes), only when something changed."""
-    check_then_reload("PHP-FPM", FPM, f"php-fpm{PHP} -t", pools)
+    check_then_reload("PHP-FPM", fpm(release), f"php-fpm{release.php} -t", pools)
     check_then_reload("Nginx", "nginx", "nginx -t -q", changes)

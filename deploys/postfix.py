@@ -14,6 +14,7 @@ from pyinfra.operations import apt, files, server
 
 from deploys.service import check_then_reload
 from deploys.templating import template
+from mailforge.releases import Release
 from mailforge.settings import PostfixSettings, RelaySettings, TlsSettings
 
 PACKAGES = ["postfix", "postfix-mysql", "libsasl2-modules"]
@@ -29,7 +30,7 @@ SQL_MAPS = (
 
 
 @deploy("Postfix")
-def postfix(settings: PostfixSettings, tls: TlsSettings, database: str) -> None:
+def postfix(settings: PostfixSettings, tls: TlsSettings, database: str, release: Release) -> None:
     preseed = files.put(
         name="Preseed Postfix's questions",
         # mailforge writes main.cf itself: the package must not ask or write one.
@@ -73,7 +74,7 @@ def postfix(settings: PostfixSettings, tls: TlsSettings, database: str) -> None:
     server.shell(name="Index the TLS policy", commands=["postmap /etc/postfix/tls_policy"], _if=tls_policy.did_change)
     relay_credentials = _relay_credentials(settings.relay)
     changes += [transport, tls_policy, relay_credentials]
-    check_then_reload("Postfix", "postfix", "postfix check", changes, instance="postfix@-")
+    check_then_reload("Postfix", "postfix", "postfix check", changes, instance=release.postfix_instance)
     server.shell(
         # New relay credentials: retry what waited for them now instead of at the next queue run.
         name="Retry deferred mail through the relay",

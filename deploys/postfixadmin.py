@@ -17,6 +17,7 @@ from pyinfra.operations import apt, files, server
 
 from deploys.facts import GENERATE_PASSWORD, SqlRows
 from deploys.templating import template
+from mailforge.releases import Release
 from mailforge.settings import Alias, Mailbox, MailDomain, WebSettings
 
 DATABASE = "postfixadmin"
@@ -126,7 +127,7 @@ def default_aliases(target: str) -> list[tuple[str, str]]:
 
 
 @deploy("PostfixAdmin")
-def postfixadmin(domains: tuple[MailDomain, ...], password_scheme: str, web: WebSettings) -> None:
+def postfixadmin(domains: tuple[MailDomain, ...], password_scheme: str, web: WebSettings, release: Release) -> None:
     debconf = files.put(name="Preseed PostfixAdmin's questions", src=StringIO(DEBCONF),
                         dest="/var/cache/debconf/mailforge-postfixadmin.seed", mode="600")  # fmt: skip
     server.shell(
@@ -134,7 +135,7 @@ def postfixadmin(domains: tuple[MailDomain, ...], password_scheme: str, web: Web
         commands=["debconf-set-selections /var/cache/debconf/mailforge-postfixadmin.seed"],
         _if=debconf.did_change,
     )
-    packages = apt.packages(name="Install PostfixAdmin", packages=PACKAGES, no_recommends=True)
+    packages = apt.packages(name="Install PostfixAdmin", packages=release.package_names(PACKAGES), no_recommends=True)
     config = template(
         "/etc/postfixadmin/config.local.php",
         component="postfixadmin",

@@ -23,6 +23,7 @@ from pyinfra.operations import files, server
 from deploys import nginx_php
 from deploys.facts import GENERATE_PASSWORD, FileExists, SqlRows
 from deploys.postfixadmin import CLI, CUSTOM_CSS, DATABASE
+from mailforge.releases import Release
 from mailforge.settings import TlsSettings, WebSettings
 
 USER = "postfixadmin"
@@ -66,7 +67,7 @@ def superadmin(address: str, password: str | None):  # type: ignore[no-untyped-d
 
 
 @deploy("PostfixAdmin web UI")
-def postfixadmin_ui(web: WebSettings, tls: TlsSettings) -> None:
+def postfixadmin_ui(web: WebSettings, tls: TlsSettings, release: Release) -> None:
     server.group(name="PostfixAdmin's PHP group", group=USER, system=True)
     server.user(name="PostfixAdmin's PHP user", user=USER, group=USER, home="/nonexistent",
                 shell="/usr/sbin/nologin", system=True, create_home=False, ensure_home=False)  # fmt: skip
@@ -75,12 +76,13 @@ def postfixadmin_ui(web: WebSettings, tls: TlsSettings) -> None:
     files.file(name="Protect the setup_password hash", path=SETUP_HASH, user="root", group="www-data", mode="640")
     superadmin(name=f"PostfixAdmin superadmin {web.superadmin}", address=web.superadmin,
                password=web.superadmin_password)  # fmt: skip
-    pools = nginx_php.pool("postfixadmin", USER, "www-data", web)
+    pools = nginx_php.pool("postfixadmin", USER, "www-data", web, release)
     changes = nginx_php.site(
         "postfixadmin",
+        release,
         hostname=web.postfixadmin_hostname,
         root=PUBLIC,
-        socket=nginx_php.socket("postfixadmin"),
+        socket=nginx_php.socket("postfixadmin", release),
         custom_css=CUSTOM_CSS,
     )
-    nginx_php.activate(changes, pools)
+    nginx_php.activate(changes, pools, release)

@@ -27,14 +27,17 @@ def template(
     group: str = "root",
     comment: str = "#",
     create_remote_dir: bool = False,
+    source: str | None = None,
     **context: Any,
 ) -> OperationMeta:
     """`create_remote_dir`: only for a directory that neither a package nor an earlier operation makes. Off,
-    pyinfra does not read the directory's state on every run (one fact of three per template)."""
-    source = TEMPLATES / (dest.removeprefix("/etc/") + ".j2")
+    pyinfra does not read the directory's state on every run (one fact of three per template).
+    `source`: the template under templates/ (without .j2) where it is not the destination's path, as in a
+    per-release tree (templates/dovecot/2.4/conf.d/10-mail.conf for /etc/dovecot/conf.d/10-mail.conf)."""
+    template_path = TEMPLATES / ((source or dest.removeprefix("/etc/")) + ".j2")
     return files.template(
         name=f"Write {dest}",
-        src=str(source),
+        src=str(template_path),
         dest=dest,
         mode=mode,
         user=user,

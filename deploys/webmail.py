@@ -22,6 +22,7 @@ from deploys import nginx_php
 from deploys.dovecot import SPECIAL_USE_FOLDERS
 from deploys.facts import GENERATE_PASSWORD, FileExists
 from deploys.templating import TEMPLATES, header, template
+from mailforge.releases import Release
 from mailforge.settings import TlsSettings, WebSettings
 
 # PHP run on the host to write application.ini's admin credentials, reading the password from the 0600 file
@@ -161,19 +162,21 @@ def salt_file(path: str, user: str):  # type: ignore[no-untyped-def]
 
 
 @deploy("Webmail")
-def webmail(web: WebSettings, tls: TlsSettings, hostname: str, domains: tuple[str, ...] = ()) -> None:
+def webmail(
+    web: WebSettings, tls: TlsSettings, hostname: str, domains: tuple[str, ...] = (), *, release: Release
+) -> None:
     if web.webmail == "roundcube":
-        roundcube(web, tls, hostname)
+        roundcube(web, tls, hostname, release)
     elif web.webmail in ("rainloop", "snappymail"):
-        from_archive(web, tls, hostname, domains)
+        from_archive(web, tls, hostname, domains, release)
 
 
-def from_archive(web: WebSettings, tls: TlsSettings, hostname: str, domains: tuple[str, ...]) -> None:
+def from_archive(web: WebSettings, tls: TlsSettings, hostname: str, domains: tuple[str, ...], release: Release) -> None:
     """RainLoop or SnappyMail from the pinned upstream release archive (see the README on RainLoop)."""
     app = web.webmail
     root = f"/var/www/{app}"
-    apt.packages(name=f"PHP modules {app} needs", no_recommends=True,
-                 packages=["curl", "unzip", "php8.2-curl", "php8.2-xml", "php8.2-mbstring", "php8.2-intl"])  # fmt: skip
+    modules = [f"php{release.php}-{module}" for module in ("curl", "xml", "mbstring", "intl")]
+    apt.packages(name=f"PHP modules {app} needs", packages=["curl", "unzip", *modules], no_recommends=True)
     install_archive(name=f"Install {app} {web.webmail_version}", app=app, version=web.webmail_version,
                     url=web.webmail_archive_url, sha256=web.webmail_archive_sha256, root=root)  # fmt: skip
     server.group(name=f"{app}'s PHP group", group=app, system=True)
@@ -216,12 +219,13 @@ def from_archive(web: WebSettings, tls: TlsSettings, hostname: str, domains: tup
     # only ones; present=True leaves whatever the admin panel writes into it.
     files.file(name=f"{app} serves the declared domains only", path=f"{default}/domains/disabled", user=app,
                group=app, mode="600")  # fmt: skip
-    pools = nginx_php.pool(app, app, app, web, upload_max_filesize="25M", post_max_size="26M")
+    pools = nginx_php.pool(app, app, app, web, release, upload_max_filesize="25M", post_max_size="26M")
     changes = nginx_php.site(
         "webmail",
+        release,
         hostname=web.webmail_hostname,
         root=root,
-        socket=nginx_php.socket(app),
+        socket=nginx_php.socket(app, release),
         # Upstream: "data/ must not be reachable from the web" (the admin panel warns when it is), as in
         # upstream's own Nginx: https://github.com/the-djmaze/snappymail/blob/master/.docker/release/files/etc/nginx/nginx.conf
         denied=["/data"],
@@ -229,10 +233,10 @@ def from_archive(web: WebSettings, tls: TlsSettings, hostname: str, domains: tup
         # sample domains); Nginx ignores .htaccess, so the same is denied here.
         denied_patterns=[f"^/{app}/v/[^/]+/app/"],
     )
-    nginx_php.activate(changes, [*pools, *configs])
+    nginx_php.activate(changes, [*pools, *configs], release)
 
 
-def roundcube(web: WebSettings, tls: TlsSettings, hostname: str) -> None:
+def roundcube(web: WebSettings, tls: TlsSettings, hostname: str, release: Release) -> None:
     seed = files.put(name="Preseed Roundcube's questions", src=StringIO(ROUNDCUBE_DEBCONF),
                      dest="/var/cache/debconf/mailforge-roundcube.seed", mode="600")  # fmt: skip
     server.shell(
@@ -271,14 +275,15 @@ def roundcube(web: WebSettings, tls: TlsSettings, hostname: str) -> None:
         line='include("/etc/roundcube/mailforge.inc.php");',
     )
     # Debian's debian-db.php and config.inc.php are root:www-data 0640: the pool keeps group www-data.
-    pools = nginx_php.pool("roundcube", ROUNDCUBE_USER, "www-data", web, upload_max_filesize="25M",
+    pools = nginx_php.pool("roundcube", ROUNDCUBE_USER, "www-data", web, release, upload_max_filesize="25M",
                            post_max_size="26M")  # fmt: skip
     changes = nginx_php.site(
         "webmail",
+        release,
         hostname=web.webmail_hostname,
         root=ROUNDCUBE_PUBLIC,
-        socket=nginx_php.socket("roundcube"),
+        socket=nginx_php.socket("roundcube", release),
         denied=["/config", "/temp", "/logs", "/SQL", "/bin", "/installer"],
         denied_patterns=[],
     )
-    nginx_php.activate(changes, [*pools, config, include])
+    nginx_php.activate(changes, [*pools, config, include], release)

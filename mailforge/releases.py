@@ -8,7 +8,7 @@ Another release is one more entry here. Pure code: no pyinfra import.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -19,6 +19,19 @@ class Release:
     # The keyring debian-archive-keyring installs on that release, named by Signed-By in apt sources.
     # https://wiki.debian.org/DebianRepository/UseThirdParty#Sources.list_entry
     keyring: str
+    # The release's PHP: package names (php<php>-fpm), /etc/php/<php>/, the php-fpm<php> binary.
+    php: str
+    # The templates/dovecot/<dovecot>/ tree written: Dovecot's configuration format (2.4 rejects 2.3's).
+    dovecot: str
+    # Nginx >= 1.25.1 turns HTTP/2 on with `http2 on;` and warns on `listen ... http2`; older ones know only
+    # the listen parameter. https://nginx.org/en/docs/http/ngx_http_v2_module.html#http2
+    nginx_http2_directive: bool
+    # The unit that runs Postfix's master: Debian 12's postfix.service only wants postfix@- (and runs /bin/true);
+    # Debian 13's postfix.service runs the default instance itself and conflicts with postfix@-. "": the same.
+    postfix_instance: str
+    # Debian package names (as on bookworm) that the release names otherwise, or no longer ships (None). Pairs,
+    # not a dict, so that a Release stays hashable like the frozen settings holding it.
+    packages: tuple[tuple[str, str | None], ...] = ()
     # None: the deploy supports this release. Otherwise why not yet: shown when a run refuses it.
     not_supported_because: str | None = None
 
@@ -30,15 +43,46 @@ class Release:
     def supported(self) -> bool:
         return self.not_supported_because is None
 
+    def package_names(self, names: Iterable[str]) -> list[str]:
+        """Bookworm's package names as this release calls them, leaving out the ones it does not ship."""
+        table = dict(self.packages)
+        renamed = (table.get(name, name) for name in names)
+        return [name for name in renamed if name is not None]
+
 
 RELEASES: tuple[Release, ...] = (
-    Release("bookworm", "12", "/usr/share/keyrings/debian-archive-keyring.gpg"),
+    Release(
+        "bookworm",
+        "12",
+        "/usr/share/keyrings/debian-archive-keyring.gpg",
+        php="8.2",
+        dovecot="2.3",
+        nginx_http2_directive=False,
+        postfix_instance="postfix@-",
+    ),
     # trixie's debian-archive-keyring (2025.1) ships its keyrings as .pgp (the .gpg names are links to them).
     Release(
         "trixie",
         "13",
         "/usr/share/keyrings/debian-archive-keyring.pgp",
-        not_supported_because="Dovecot 2.4 configuration not yet written (issue 16)",
+        php="8.4",
+        dovecot="2.4",
+        nginx_http2_directive=True,
+        postfix_instance="",
+        # PHP 8.4 dropped the IMAP extension (moved to PECL) and trixie has no php-imap: PostfixAdmin only uses it
+        # to create folders, which Dovecot does here (auto = subscribe). https://wiki.php.net/rfc/unbundle_imap_pspell_oci8
+        packages=(("php-imap", None),),
+    ),
+    # Known so that an unsupported release is refused as such (tests/e2e/test_release.py boots one).
+    Release(
+        "bullseye",
+        "11",
+        "/usr/share/keyrings/debian-archive-keyring.gpg",
+        php="7.4",
+        dovecot="2.3",
+        nginx_http2_directive=False,
+        postfix_instance="postfix@-",
+        not_supported_because="Debian 11 is past its regular security support; deploy onto Debian 12 or 13",
     ),
 )
 BY_CODENAME: dict[str, Release] = {release.codename: release for release in RELEASES}

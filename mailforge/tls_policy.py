@@ -137,6 +137,12 @@ class TlsPolicy:
     def dovecot_prefer_server_ciphers(self) -> str:
         return _onoff(self.prefer_server_ciphers, "yes", "no")
 
+    @property
+    def dovecot24_prefer_ciphers(self) -> str:
+        """Dovecot 2.4's ssl_server_prefer_ciphers takes whose order wins, not a boolean.
+        https://doc.dovecot.org/2.4.1/core/summaries/settings.html#ssl_server_prefer_ciphers"""
+        return _onoff(self.prefer_server_ciphers, "server", "client")
+
     # --- Nginx (https://nginx.org/en/docs/http/ngx_http_ssl_module.html)
 
     @property

@@ -1,8 +1,10 @@
-"""Issue 16 (first part): a Debian 13 (trixie) test host, and the deploy refusing it before any change.
+"""Issue 16: test hosts per Debian release, and the deploy refusing a release it does not support before any
+change.
 
-The host boots from the trixie base image (built once per machine by debootstrap, cached beside bookworm's),
-answers SSH, and its apt sources are trixie's own. The deploy reads its /etc/os-release, finds a release the
-table (mailforge/releases.py) knows but does not support yet, and stops before any operation, saying why.
+A trixie host boots from the trixie base image (built once per machine by debootstrap, cached beside
+bookworm's), answers SSH, and its apt sources are trixie's own (the deploy onto trixie is tests/e2e/test_trixie.py).
+A bullseye host (Debian 11, built by the same recipe) is a release the table (mailforge/releases.py) knows but
+does not support: the deploy reads its /etc/os-release and stops before any operation, saying why.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from mailforge.testhost import Host, StateDir
 
 MAILFORGE = Path(sys.executable).with_name("mailforge")
 NAME = "rel-trixie"
+OLD = "rel-bullseye"
 DATA = {
     "mail_hostname": "mail.example.test",
     "mail_domains": [{"domain": "example.test", "mailboxes": [{"address": "alice@example.test"}]}],
@@ -38,16 +41,22 @@ def apt_update(trixie: Host) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def refused(trixie: Host, state: StateDir, module_tmp: Path, apt_update: object) -> tuple[DeployResult, str, str]:
-    """The deploy run once onto the trixie host: its result, and the host's packages before and after it.
+def bullseye(make_host: Callable[..., Host]) -> Host:
+    return make_host(OLD, release="bullseye")
+
+
+@pytest.fixture(scope="module")
+def refused(bullseye: Host, state: StateDir, module_tmp: Path) -> tuple[DeployResult, str, str]:
+    """The deploy run once onto the bullseye host: its result, and the host's packages before and after it.
 
     After apt-get update (so the package lists are there to install from, as on any fresh server).
     """
+    assert bullseye.run("apt-get update", check=False).returncode == 0
     packages = "dpkg-query -W -f '${Package} ${Version} ${Status}\\n'"
-    before = trixie.run(f"touch /root/.before-deploy && {packages}").stdout
-    inventory = write_inventory(module_tmp / "inventory.py", [(NAME, trixie.address, DATA)], state.ssh_key)
+    before = bullseye.run(f"touch /root/.before-deploy && {packages}").stdout
+    inventory = write_inventory(module_tmp / "inventory.py", [(OLD, bullseye.address, DATA)], state.ssh_key)
     result = run_deploy(inventory, timeout=600)
-    return result, before, trixie.run(packages).stdout
+    return result, before, bullseye.run(packages).stdout
 
 
 # --- the host ------------------------------------------------------------------------------------------
@@ -76,25 +85,30 @@ def test_trixie_host_reads_its_releases_suites(trixie: Host, apt_update: object,
     assert f"n={suite}," in trixie.run("apt-cache policy").stdout
 
 
-def test_list_shows_the_hosts_release() -> None:
+@pytest.mark.parametrize(("name", "release"), [(NAME, "trixie"), (OLD, "bullseye")], ids=["trixie", "bullseye"])
+def test_list_shows_the_hosts_release(trixie: Host, bullseye: Host, name: str, release: str) -> None:
     result = subprocess.run([str(MAILFORGE), "testhost", "list"], capture_output=True, text=True, timeout=120)
     rows = {line.split()[0]: line.split()[-1] for line in result.stdout.splitlines()[1:]}
-    assert rows[NAME] == "trixie", result.stdout + result.stderr
+    assert rows[name] == release, result.stdout + result.stderr
 
 
-# --- the deploy refuses it -----------------------------------------------------------------------------
+def test_bullseye_host_runs_bullseye(bullseye: Host) -> None:
+    assert "VERSION_CODENAME=bullseye" in bullseye.run("cat /etc/os-release").stdout.splitlines()
 
 
-def test_deploy_onto_trixie_fails(refused: tuple[DeployResult, str, str]) -> None:
+# --- the deploy refuses an unsupported release ---------------------------------------------------------
+
+
+def test_deploy_onto_bullseye_fails(refused: tuple[DeployResult, str, str]) -> None:
     assert refused[0].returncode != 0, refused[0].output
 
 
 @pytest.mark.parametrize(
     "fragment",
     [
-        "host rel-trixie runs Debian GNU/Linux 13 (trixie)",
-        "not supported yet: Dovecot 2.4 configuration not yet written (issue 16)",
-        "Supported: Debian 12 (bookworm).",
+        "host rel-bullseye runs Debian GNU/Linux 11 (bullseye)",
+        "not supported yet: Debian 11 is past its regular security support; deploy onto Debian 12 or 13",
+        "Supported: Debian 12 (bookworm), Debian 13 (trixie).",
     ],
     ids=["release found", "why", "supported"],
 )
@@ -113,14 +127,14 @@ def test_deploy_refusal_installs_or_removes_no_package(refused: tuple[DeployResu
     assert after == before
 
 
-def test_deploy_refusal_changes_no_file(trixie: Host, refused: object) -> None:
-    changed = trixie.run(f"find {WATCHED} -xdev -newer /root/.before-deploy").stdout
+def test_deploy_refusal_changes_no_file(bullseye: Host, refused: object) -> None:
+    changed = bullseye.run(f"find {WATCHED} -xdev -newer /root/.before-deploy").stdout
     assert changed.split() == []
 
 
-def test_deploy_refusal_lists_inventory_problems_too(trixie: Host, state: StateDir, module_tmp: Path) -> None:
+def test_deploy_refusal_lists_inventory_problems_too(bullseye: Host, state: StateDir, module_tmp: Path) -> None:
     """One run names every problem: the release, and bad data in the same inventory."""
     bad = {**DATA, "mail_hostname": "not a host name"}
-    inventory = write_inventory(module_tmp / "bad_inventory.py", [(NAME, trixie.address, bad)], state.ssh_key)
+    inventory = write_inventory(module_tmp / "bad_inventory.py", [(OLD, bullseye.address, bad)], state.ssh_key)
     output = run_deploy(inventory, timeout=600).output
-    assert "mail_hostname: 'not a host name'" in output and "Dovecot 2.4" in output, output
+    assert "mail_hostname: 'not a host name'" in output and "Debian GNU/Linux 11 (bullseye)" in output, output

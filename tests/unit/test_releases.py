@@ -20,6 +20,7 @@ ID=debian
 HOME_URL="https://www.debian.org/"
 """
 TRIXIE_OS_RELEASE = BOOKWORM_OS_RELEASE.replace("12", "13").replace("bookworm", "trixie")
+BULLSEYE_OS_RELEASE = BOOKWORM_OS_RELEASE.replace("12", "11").replace("bookworm", "bullseye")
 UBUNTU_OS_RELEASE = """\
 PRETTY_NAME="Ubuntu 24.04.1 LTS"
 NAME="Ubuntu"
@@ -51,9 +52,13 @@ def test_bookworm_is_supported() -> None:
     assert releases.by_codename("bookworm").supported
 
 
-def test_trixie_is_known_but_not_yet_supported() -> None:
-    assert releases.by_codename("trixie").not_supported_because == (
-        "Dovecot 2.4 configuration not yet written (issue 16)"
+def test_trixie_is_supported() -> None:
+    assert releases.by_codename("trixie").supported
+
+
+def test_bullseye_is_known_but_not_supported() -> None:
+    assert releases.by_codename("bullseye").not_supported_because == (
+        "Debian 11 is past its regular security support; deploy onto Debian 12 or 13"
     )
 
 
@@ -63,7 +68,7 @@ def test_defaults_are_a_supported_release(default: str) -> None:
 
 
 def test_an_unknown_codename_is_refused_naming_the_known_ones() -> None:
-    with pytest.raises(releases.UnknownRelease, match="unknown release 'sid'; known: bookworm, trixie"):
+    with pytest.raises(releases.UnknownRelease, match="unknown release 'sid'; known: bookworm, trixie, bullseye"):
         releases.by_codename("sid")
 
 
@@ -98,17 +103,22 @@ def test_bookworm_is_deployed_onto() -> None:
     assert found == releases.by_codename("bookworm")
 
 
-def test_trixie_refusal_names_the_host_and_the_release_found() -> None:
-    assert _refusal(TRIXIE_OS_RELEASE).startswith("host mx1 runs Debian GNU/Linux 13 (trixie), not supported yet")
+def test_trixie_is_deployed_onto() -> None:
+    found = releases.for_deploy(releases.parse_os_release(TRIXIE_OS_RELEASE), "mx1")
+    assert found == releases.by_codename("trixie")
 
 
-def test_trixie_refusal_says_why() -> None:
-    assert "Dovecot 2.4 configuration not yet written (issue 16)" in _refusal(TRIXIE_OS_RELEASE)
+def test_bullseye_refusal_names_the_host_and_the_release_found() -> None:
+    assert _refusal(BULLSEYE_OS_RELEASE).startswith("host mx1 runs Debian GNU/Linux 11 (bullseye), not supported yet")
 
 
-@pytest.mark.parametrize("os_release", [TRIXIE_OS_RELEASE, UBUNTU_OS_RELEASE, ""], ids=["trixie", "ubuntu", "none"])
+def test_bullseye_refusal_says_why() -> None:
+    assert "Debian 11 is past its regular security support" in _refusal(BULLSEYE_OS_RELEASE)
+
+
+@pytest.mark.parametrize("os_release", [BULLSEYE_OS_RELEASE, UBUNTU_OS_RELEASE, ""], ids=["bullseye", "ubuntu", "none"])
 def test_refusal_names_the_supported_releases(os_release: str) -> None:
-    assert "Supported: Debian 12 (bookworm)." in _refusal(os_release)
+    assert "Supported: Debian 12 (bookworm), Debian 13 (trixie)." in _refusal(os_release)
 
 
 def test_a_system_the_table_does_not_know_is_refused_by_its_name() -> None:
@@ -137,3 +147,24 @@ def test_settings_fingerprint_leaves_the_release_out() -> None:
     on_bookworm = load_settings(DATA, environ={}, release=releases.by_codename("bookworm"))
     on_trixie = load_settings(DATA, environ={}, release=releases.by_codename("trixie"))
     assert settings_fingerprint(on_bookworm) == settings_fingerprint(on_trixie)
+
+
+# --- what differs per release ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("codename", "php", "dovecot"), [("bookworm", "8.2", "2.3"), ("trixie", "8.4", "2.4")], ids=["12", "13"]
+)
+def test_the_table_names_each_releases_php_and_dovecot_tree(codename: str, php: str, dovecot: str) -> None:
+    release = releases.by_codename(codename)
+    assert (release.php, release.dovecot) == (php, dovecot)
+
+
+def test_a_package_the_release_does_not_ship_is_left_out() -> None:
+    # PHP 8.4 has no IMAP extension and Debian 13 no php-imap.
+    assert releases.by_codename("trixie").package_names(["php-fpm", "php-imap"]) == ["php-fpm"]
+
+
+def test_bookworm_keeps_every_package_name() -> None:
+    names = ["postfixadmin", "php-fpm", "php-mysql", "php-imap", "php-mbstring", "dovecot-core"]
+    assert releases.by_codename("bookworm").package_names(names) == names

@@ -42,6 +42,9 @@ WEB_CONTEXT: dict[str, object] = {
     "max_requests": 500,
     "php_admin": [("upload_max_filesize", "25M")],
     "php": "8.2",
+    # Nginx 1.22's HTTP/2 (the listen parameter); tests/unit/test_trixie_templates.py renders 1.26's.
+    "http2": " http2",
+    "http2_directive": False,
     "error_log": "/var/log/php-fpm/postfixadmin/error.log",
     "custom_css": "/etc/postfixadmin/mailforge.css",
     "footer_name": SETTINGS.web.webmail_hostname,

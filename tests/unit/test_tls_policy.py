@@ -34,7 +34,8 @@ CUSTOM = TlsPolicy(
 def render(name: str, policy: TlsPolicy) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined)
     tls = dataclasses.replace(DEFAULT.tls, policy=policy)
-    context = {"settings": DEFAULT.postfix, "tls": tls, "hsts_max_age": 0, "managed_header": header("x")}
+    context = {"settings": DEFAULT.postfix, "tls": tls, "hsts_max_age": 0, "managed_header": header("x"),
+               "http2_directive": False}  # fmt: skip
     return env.get_template(f"{name}.j2").render(**context)
 
 
@@ -104,9 +105,26 @@ def test_postfix_both_submission_ports_use_the_mandatory_policy(tmp_path: Path) 
     ids=["default", "custom"],
 )  # fmt: skip
 def test_dovecot_carries_the_policy(policy: TlsPolicy, expected: dict[str, str]) -> None:
-    found = settings_lines(render("dovecot/conf.d/10-ssl.conf", policy), r"^(ssl_\S+) = (.*)$")
+    found = settings_lines(render("dovecot/2.3/conf.d/10-ssl.conf", policy), r"^(ssl_\S+) = (.*)$")
     assert {k: found[k] for k in expected} == expected
     assert "ssl_dh" not in found  # no DHE suite, so no DH parameters
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (DEFAULT.tls.policy, {"ssl_min_protocol": "TLSv1.2", "ssl_cipher_list": ":".join(INTERMEDIATE_CIPHERS),
+                              "ssl_curve_list": "X25519:prime256v1:secp384r1", "ssl_server_prefer_ciphers": "server"}),
+        (CUSTOM, {"ssl_min_protocol": "TLSv1.3",
+                  "ssl_cipher_list": "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES256-GCM-SHA384",
+                  "ssl_curve_list": "secp384r1:X25519", "ssl_server_prefer_ciphers": "client"}),
+    ],
+    ids=["default", "custom"],
+)  # fmt: skip
+def test_dovecot_24_carries_the_policy(policy: TlsPolicy, expected: dict[str, str]) -> None:
+    found = settings_lines(render("dovecot/2.4/conf.d/10-ssl.conf", policy), r"^(ssl_\S+) = (.*)$")
+    assert {k: found[k] for k in expected} == expected
+    assert "ssl_server_dh_file" not in found  # no DHE suite, so no DH parameters
 
 
 @pytest.mark.parametrize(
