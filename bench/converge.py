@@ -1,11 +1,13 @@
-"""Cold converge of a fresh test host against the floor of plain `apt-get install` (issue 3).
+"""Cold converge of a fresh test host against the floor of plain `apt-get install` (issues 3 and 16), per release.
 
-    .venv/bin/python -m bench.converge [--reruns 3]
+    .venv/bin/python -m bench.converge [--reruns 3] [--release bookworm --release trixie]
 
-Two fresh test hosts boot side by side (bc-deploy, bc-floor). On bc-floor: `apt-get update` and one
+For each release (default: every supported one, one after the other, in the same run), two fresh test hosts
+of that release boot side by side (bc-deploy, bc-floor). On bc-floor: `apt-get update` and one
 `apt-get install --no-install-recommends` of exactly the packages the deploy installs (base, MariaDB,
 PostfixAdmin, OpenSSL, Postfix, Dovecot), with the deploy's own debconf preseeds so nothing prompts: the
-physical floor of getting this software onto a Debian 12 host. On bc-deploy: the full deploy
+physical floor of getting this software onto a host of that release (package names as the release calls
+them, mailforge/releases.py). On bc-deploy: the full deploy
 (deploys/mailserver.py through `pyinfra`, as operators run it), then `--reruns` no-op re-runs.
 
 The two cold installs run one after the other, never at once: on a 2-core machine two concurrent dpkg runs
@@ -28,12 +30,15 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from deploys import postfixadmin
 from lab.provision import ENTRY, ROOT, DeployResult, run_deploy, write_inventory
 from lab.teardown import torn_down
+from mailforge import releases
+from mailforge.releases import Release
 from mailforge.testhost import Host, StateDir, TesthostError, hosts
 
 DEPLOY_HOST = "bc-deploy"
@@ -55,20 +60,24 @@ def components() -> list[str]:
     return found
 
 
-def packages() -> list[str]:
+def packages(release: Release = releases.DEPLOY_DEFAULT) -> list[str]:
     """Every package the entry's components declare in PACKAGES (plus TLS's), each once.
 
     Read from the modules the entry imports, so a component added to the deploy is in the floor too.
     """
     found: list[str] = []
-    for module in components():
-        found += getattr(importlib.import_module(f"deploys.{module}"), "PACKAGES", [])
-    return list(dict.fromkeys(found + TLS_PACKAGES))
+    for name in components():
+        module = importlib.import_module(f"deploys.{name}")
+        per_release = getattr(module, "packages", None)  # a component whose package names follow the release
+        found += per_release(release) if callable(per_release) else getattr(module, "PACKAGES", [])
+    return release.package_names(dict.fromkeys(found + TLS_PACKAGES))
 
 
-def floor_command() -> str:
+def floor_command(release: Release = releases.DEPLOY_DEFAULT) -> str:
     preseed = POSTFIX_DEBCONF + postfixadmin.DEBCONF
-    install = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends " + " ".join(packages())
+    install = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends " + " ".join(
+        packages(release)
+    )
     return (
         f"printf '%s' {shlex.quote(preseed)} | debconf-set-selections"
         " && apt-get update -q >/var/tmp/floor.log 2>&1"
@@ -124,63 +133,93 @@ def load() -> str:
     return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+@dataclass(frozen=True)
+class Figures:
+    release: str
+    deploy_s: float
+    floor_s: float
+    reruns: list[float]
+    changed: list[int]
+
+
 def main() -> int:
+    supported = [r.codename for r in releases.RELEASES if r.supported]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reruns", type=int, default=3, help="no-op re-runs to time (the median is reported)")
+    parser.add_argument(
+        "--release", action="append", choices=supported, help=f"repeatable; default: all of {', '.join(supported)}"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench/converge.py needs root (test hosts)", file=sys.stderr)
         return 1
-    floor = floor_command()  # before any host exists: a component that does not import stops us here
+    figures = []
+    for codename in args.release or supported:
+        found = measure(releases.by_codename(codename), args.reruns)
+        if found is None:
+            return 1
+        figures.append(found)
+    for found in figures:
+        report(found)
+    return 0
+
+
+def measure(release: Release, reruns_wanted: int) -> Figures | None:
+    floor = floor_command(release)  # before any host exists: a component that does not import stops us here
     state = StateDir()
     names = (DEPLOY_HOST, FLOOR_HOST)
     with torn_down(state, names):
         with ThreadPoolExecutor(max_workers=2) as pool:  # leaving the block waits for both, even on Ctrl-C
-            futures = [pool.submit(hosts.up, name, state=state, log=lambda _m: None) for name in names]
+            futures = [
+                pool.submit(hosts.up, name, release=release.codename, state=state, log=lambda _m: None)
+                for name in names
+            ]
             deploy_host, floor_host = (f.result() for f in futures)
         with tempfile.TemporaryDirectory(prefix="mf-bench-converge-") as tmp:
             inventory = write_inventory(
                 Path(tmp) / "inventory.py", [(deploy_host.name, deploy_host.address, host_data())], state.ssh_key
             )
-            print(f"components: {', '.join(components())}; packages: {' '.join(packages())}", flush=True)
+            print(f"== {release.name}", flush=True)
+            print(f"components: {', '.join(components())}; packages: {' '.join(packages(release))}", flush=True)
             print(f"cold deploy on {deploy_host.name} ({load()}) ...", flush=True)
             deploy_s, cold = timed_deploy(inventory)
             if not cold.ok:
-                return failed("the cold deploy", cold)
+                failed("the cold deploy", cold)
+                return None
             print(f"  {deploy_s:.1f} s, {cold.operations} operations, {cold.changed} changed", flush=True)
             print(f"floor apt-get install on {floor_host.name} ({load()}) ...", flush=True)
             floor_s = timed_floor(floor_host, floor)
             print(f"  {floor_s:.1f} s", flush=True)
             reruns: list[float] = []
             changed: list[int] = []
-            for i in range(args.reruns):
+            for i in range(reruns_wanted):
                 elapsed, again = timed_deploy(inventory)
                 if not again.ok:
-                    return failed("a re-run", again)
+                    failed("a re-run", again)
+                    return None
                 reruns.append(elapsed)
                 changed.append(again.changed)
                 print(f"no-op re-run {i + 1}: {elapsed:.1f} s, {again.changed} changed", flush=True)
                 for op in changed_operations(again.output):
                     print(f"  changed: {op}", flush=True)
-    report(deploy_s, floor_s, reruns, changed)
-    return 0
+    return Figures(release.name, deploy_s, floor_s, reruns, changed)
 
 
-def report(deploy_s: float, floor_s: float, reruns: list[float], changed: list[int]) -> None:
-    ratio = deploy_s / floor_s
-    noop = statistics.median(reruns)
+def report(found: Figures) -> None:
+    ratio = found.deploy_s / found.floor_s
+    noop = statistics.median(found.reruns)
     print()
-    print("cold installs ran one after the other (deploy first, then floor), never at once: on 2 cores")
-    print("two concurrent dpkg runs distort each other.")
+    print(f"{found.release}: cold installs ran one after the other (deploy first, then floor), never at once:")
+    print("on 2 cores two concurrent dpkg runs distort each other.")
     print(f"{'figure':<40}{'value':>9}{'target':>9}{'ratio':>8}")
-    print(f"{'cold deploy (s)':<40}{deploy_s:>9.1f}{'':>9}{'':>8}")
-    print(f"{'floor: apt-get update + install (s)':<40}{floor_s:>9.1f}{'':>9}{'':>8}")
+    print(f"{'cold deploy (s)':<40}{found.deploy_s:>9.1f}{'':>9}{'':>8}")
+    print(f"{'floor: apt-get update + install (s)':<40}{found.floor_s:>9.1f}{'':>9}{'':>8}")
     verdict = "ok" if ratio <= TARGET_RATIO else "MISSED"
     print(f"{'deploy / floor':<40}{ratio:>9.2f}{TARGET_RATIO:>9.1f}{ratio / TARGET_RATIO:>8.2f}  {verdict}")
     verdict = "ok" if noop <= TARGET_NOOP else "MISSED"
-    label = f"no-op re-run, median of {len(reruns)} (s)"
+    label = f"no-op re-run, median of {len(found.reruns)} (s)"
     print(f"{label:<40}{noop:>9.1f}{TARGET_NOOP:>9.1f}{noop / TARGET_NOOP:>8.2f}  {verdict}")
-    print(f"{'operations changed by each re-run':<40}{' '.join(map(str, changed)):>9}{0:>9d}")
+    print(f"{'operations changed by each re-run':<40}{' '.join(map(str, found.changed)):>9}{0:>9d}")
     print("(ratio column = value / target; at most 1.00 meets the target)")
 
 
