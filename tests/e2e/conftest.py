@@ -2,6 +2,11 @@
 
 Each module owns its hosts (names unique per module, so xdist can run modules side by side) and they are
 always torn down, even when a test fails.
+
+Releases: every module runs on the test hosts' default release (mailforge/releases.py TEST_HOST_DEFAULT); a
+module that names more in a module-level ``RELEASES = ("trixie", "bookworm")`` runs once per release, one after
+the other (its hosts are made again for each). ``pytest --release NAME`` (repeatable) runs every module on
+exactly those releases instead. Tests read the release through the ``release`` fixture.
 """
 
 from __future__ import annotations
@@ -21,6 +26,34 @@ from mailforge import releases
 from mailforge.testhost import Host, StateDir, hosts
 
 pytestmark = pytest.mark.e2e
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    supported = [r.codename for r in releases.RELEASES if r.supported]
+    parser.addoption(
+        "--release",
+        action="append",
+        choices=supported,
+        help="run every e2e module on this release of the test hosts (repeatable); "
+        "default: the module's RELEASES, else " + releases.TEST_HOST_DEFAULT,
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "release" not in metafunc.fixturenames:
+        return
+    chosen = metafunc.config.getoption("--release") or getattr(metafunc.module, "RELEASES", None)
+    codenames = list(chosen or (releases.TEST_HOST_DEFAULT,))
+    metafunc.parametrize(
+        "release", [releases.by_codename(c) for c in codenames], ids=codenames, scope="module", indirect=True
+    )
+
+
+@pytest.fixture(scope="module")
+def release(request: pytest.FixtureRequest) -> releases.Release:
+    """The release this module's test hosts run (parametrized by pytest_generate_tests)."""
+    value: releases.Release = request.param
+    return value
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -52,11 +85,12 @@ def state() -> StateDir:
 
 
 @pytest.fixture(scope="module")
-def make_host(state: StateDir) -> Iterator[Callable[..., Host]]:
-    """Create test hosts for one module; every one of them is removed when the module ends."""
+def make_host(state: StateDir, release: releases.Release) -> Iterator[Callable[..., Host]]:
+    """Create test hosts for one module, of the module's release unless a test names one; every one of them
+    is removed when the module (for that release) ends."""
     with torn_down(state, report=None) as owned:
 
-        def _make(name: str, index: int | None = None, *, release: str = releases.TEST_HOST_DEFAULT) -> Host:
+        def _make(name: str, index: int | None = None, *, release: str = release.codename) -> Host:
             owned.add(name)  # a host of this name left by a killed earlier run would make `up` refuse
             return hosts.up(name, release=release, index=index, state=state, log=lambda _m: None)
 

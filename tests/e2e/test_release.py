@@ -85,11 +85,11 @@ def test_trixie_host_reads_its_releases_suites(trixie: Host, apt_update: object,
     assert f"n={suite}," in trixie.run("apt-cache policy").stdout
 
 
-@pytest.mark.parametrize(("name", "release"), [(NAME, "trixie"), (OLD, "bullseye")], ids=["trixie", "bullseye"])
-def test_list_shows_the_hosts_release(trixie: Host, bullseye: Host, name: str, release: str) -> None:
+@pytest.mark.parametrize(("name", "codename"), [(NAME, "trixie"), (OLD, "bullseye")], ids=["trixie", "bullseye"])
+def test_list_shows_the_hosts_release(trixie: Host, bullseye: Host, name: str, codename: str) -> None:
     result = subprocess.run([str(MAILFORGE), "testhost", "list"], capture_output=True, text=True, timeout=120)
     rows = {line.split()[0]: line.split()[-1] for line in result.stdout.splitlines()[1:]}
-    assert rows[name] == release, result.stdout + result.stderr
+    assert rows[name] == codename, result.stdout + result.stderr
 
 
 def test_bullseye_host_runs_bullseye(bullseye: Host) -> None:
