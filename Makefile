@@ -12,8 +12,10 @@ E2E_WORKERS ?= 2
 bootstrap:
 	@scripts/bootstrap.sh
 
+# The demo's test hosts run Debian 13 unless DEMO_RELEASE names another supported release (bookworm).
+DEMO_RELEASE ?= trixie
 demo: bootstrap
-	$(PY) -m lab.demo
+	$(PY) -m lab.demo --release $(DEMO_RELEASE)
 
 demo-down: bootstrap
 	-$(VENV)/bin/mailforge testhost down demo

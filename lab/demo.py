@@ -9,6 +9,7 @@ programs from .venv/bin or from apt-packages.txt (tests/unit/test_demo_hints.py,
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from lab import authcheck, peers
 from lab.provision import ROOT, run_deploy
+from mailforge import releases
 from mailforge.dns.zonefiles import zone_path
 from mailforge.settings import Settings
 from mailforge.settings.inventory import host_settings
@@ -37,6 +39,8 @@ BUILD = ROOT / "build"
 SINK = "/var/lib/sink"
 DOMAIN = "example.test"
 SUPERADMIN_PASSWORD_FILE = "/etc/mailforge/postfixadmin/superadmin"
+# What `make demo` boots without DEMO_RELEASE: what a new server runs today (Debian 13).
+DEFAULT_RELEASE = "trixie"
 # The console script as a fresh shell in the checkout finds it: `mailforge` alone is on no PATH.
 MAILFORGE = ".venv/bin/mailforge"
 
@@ -101,17 +105,19 @@ def demo_settings(name: str = NAME) -> Settings:
     return host_settings(ROOT / "inventories" / "testhost.py", name, cwd=ROOT, environ={})
 
 
-def ensure_host(state: StateDir, name: str, index: int) -> hosts.Host:
-    """Reuse a running host (a re-run converges it); recreate one left broken by an earlier run."""
+def ensure_host(state: StateDir, name: str, index: int, release: str) -> hosts.Host:
+    """Reuse a running host of the release asked for (a re-run converges it); recreate one left broken by an
+    earlier run or running another release."""
     if name in state.names():
         current = hosts.get(name, state)
-        if current.state == "running":
+        if current.state == "running" and current.release == release:
             print(f"demo: reusing test host {name} at {current.address}")
             return current
-        print(f"demo: test host {name} is {current.state}; recreating it")
+        why = current.state if current.state != "running" else f"running {current.release}"
+        print(f"demo: test host {name} is {why}; recreating it")
         hosts.down(name, state=state)
-    print(f"demo: creating test host {name}")
-    return hosts.up(name, index=index, state=state)
+    print(f"demo: creating test host {name} ({releases.by_codename(release).name})")
+    return hosts.up(name, index=index, release=release, state=state)
 
 
 def start_receiver(mx: hosts.Host) -> None:
@@ -146,11 +152,15 @@ def receiver_verdict(host: hosts.Host, mx: hosts.Host, password: str, ca: Path) 
     return f"{verdict.line()} (from {peer}, judged against {shown(zone)})"
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    supported = [r.codename for r in releases.RELEASES if r.supported]
+    parser = argparse.ArgumentParser(prog="make demo", description="A disposable mail server on a local test host.")
+    parser.add_argument("--release", choices=supported, default=DEFAULT_RELEASE, help="the test hosts' Debian release")
+    args = parser.parse_args(argv)
     state = StateDir()
     try:
-        host = ensure_host(state, NAME, INDEX)
-        mx = ensure_host(state, MX, MX_INDEX)
+        host = ensure_host(state, NAME, INDEX, args.release)
+        mx = ensure_host(state, MX, MX_INDEX, args.release)
         start_receiver(mx)
     except TesthostError as exc:
         print(f"demo: {exc}", file=sys.stderr)
