@@ -35,14 +35,14 @@ class DkimPublicKeys(FactBase[dict[str, str]]):
 
     default = dict
 
-    def command(self, paths: tuple[str, ...]) -> StringCommand:  # type: ignore[override]
+    def command(self, paths: tuple[str, ...]) -> StringCommand:
         loop = "; ".join(
             f"test -s {p} && printf '%s %s\\n' {p} \"$(openssl pkey -in {p} -pubout -outform DER | base64 -w0)\""
             for p in paths
         )
         return StringCommand(f"{loop}; true")
 
-    def process(self, output: list[str]) -> dict[str, str]:  # type: ignore[override]
+    def process(self, output: list[str]) -> dict[str, str]:
         return dict(line.split(" ", 1) for line in output if " " in line)
 
 
@@ -54,7 +54,7 @@ def public_keys(settings: DkimSettings, domains: tuple[str, ...]) -> dict[str, s
 
 
 @operation()
-def signing_key(domain: str, selector: str, bits: int):  # type: ignore[no-untyped-def]
+def signing_key(domain: str, selector: str, bits: int):
     path = key_path(domain, selector)
     if host.get_fact(FileExists, path=path):
         host.noop(f"DKIM key {selector} of {domain} exists")

@@ -33,7 +33,7 @@ def preflight(settings: Settings, host_name: str) -> None:
         return
     servers = settings.dns.nameservers or system_nameservers()
     findings = audit_published(settings.dns_inputs(), DnsClient(servers))
-    by_domain: dict[str, list] = {}  # type: ignore[type-arg]
+    by_domain: dict[str, list] = {}
     for finding in findings:
         by_domain.setdefault(finding.domain, []).append(finding)
     if findings:
