@@ -53,6 +53,16 @@ def public_keys(settings: DkimSettings, domains: tuple[str, ...]) -> dict[str, s
     return {d: found[key_path(d, settings.selector)] for d in domains if key_path(d, settings.selector) in found}
 
 
+def public_keys_now(settings: DkimSettings, domains: tuple[str, ...]) -> dict[str, str]:
+    """The same, read while operations execute (after this run generated a key: the fact read while they were
+    prepared predates it), with the fact's own command."""
+    paths = tuple(key_path(d, settings.selector) for d in domains)
+    fact = DkimPublicKeys()
+    ok, output = host.run_shell_command(fact.command(paths))
+    found = fact.process(output.stdout_lines) if ok else {}
+    return {d: found[key_path(d, settings.selector)] for d in domains if key_path(d, settings.selector) in found}
+
+
 @operation()
 def signing_key(domain: str, selector: str, bits: int):
     path = key_path(domain, selector)

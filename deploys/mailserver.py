@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.operations import python
-from pyinfra.operations.util import any_changed
 
 from deploys import (
     base,
@@ -54,12 +52,4 @@ fail2ban.fail2ban(settings.fail2ban, settings.web, web.roundcube_user)
 key_audit.key_audit(settings)
 
 # build/dns/<inventory host>/<domain>.zone on this machine: what to publish, DKIM keys included.
-dns.write_zones(settings, host.name, dkim.public_keys(settings.dkim, settings.domain_names))
-python.call(
-    name="Write the DNS zones with the new DKIM keys",
-    function=dns.rewrite_zones_with_new_keys,
-    settings=settings,
-    host_name=host.name,
-    key_paths={d: dkim.key_path(d, settings.dkim.selector) for d in settings.domain_names},
-    _if=any_changed(*new_keys),
-)
+dns.zones(settings, host.name, new_keys)

@@ -14,8 +14,6 @@ import http.client
 import secrets
 from io import StringIO
 
-import dns.exception
-import dns.resolver
 from pyinfra import host
 from pyinfra.api import FunctionCommand, StringCommand, deploy, operation
 from pyinfra.api.exceptions import PyinfraError
@@ -25,6 +23,7 @@ from deploys.templating import template
 from deploys.tls import CertificateNames
 from deploys.web import Tier
 from deploys.web.nginx_php import reload_nginx
+from mailforge.dns.lookup import NotResolved, ipv4_address
 from mailforge.settings import TlsSettings
 
 CA_BUNDLE = "/etc/mailforge/certbot/acme-ca.pem"
@@ -37,19 +36,15 @@ CHALLENGES = ".well-known/acme-challenge"
 
 
 def check_reachable(names: tuple[str, ...], probe: str, token: str, nameservers: tuple[tuple[str, int], ...]) -> None:
-    """What HTTP-01 validation needs, checked from the control machine: each name resolves (A), and port 80
-    of its address serves the probe from the webroot. Raises with the name, the cause and the fix."""
-    resolver = dns.resolver.Resolver(configure=not nameservers)
-    if nameservers:
-        resolver.nameservers = [ip for ip, _ in nameservers]
-        resolver.port = nameservers[0][1]
+    """What HTTP-01 validation needs, checked from the control machine: each name resolves (A, mailforge.dns),
+    and port 80 of its address serves the probe from the webroot. Raises with the name, the cause and the fix."""
     problems = []
     for name in names:
         try:
-            address = resolver.resolve(name, "A", lifetime=10)[0].to_text()
-        except (dns.exception.DNSException, IndexError) as exc:
-            problems.append(f"{name} does not resolve ({exc.__class__.__name__}); fix: publish an A record for "
-                            f"{name} pointing at this host (see `mailforge dns records`)")  # fmt: skip
+            address = ipv4_address(name, nameservers)
+        except NotResolved as exc:
+            problems.append(f"{exc}; fix: publish an A record for {name} pointing at this host (see `mailforge "
+                            "dns records`)")  # fmt: skip
             continue
         conn = http.client.HTTPConnection(address, 80, timeout=10)
         try:
