@@ -6,6 +6,10 @@ operations whose change needs Nginx or PHP-FPM to re-read its configuration. Non
 its own: `nginx_php.activate(tier)`, the tier's last call, validates (`php-fpm<version> -t`, `nginx -t`) and
 reloads each daemon once, only when one of its operations changed. The one exception is Certbot's mode, whose
 HTTP-01 check needs the port-80 site live before it asks for the certificate (deploys/web/certbot.py).
+
+The managed-by header of the files they write still names deploys/<component>.py (templating.header): kept
+byte for byte when the tier moved here, so existing hosts see no change; pointing it at deploys/web/ rewrites
+every web file (and reloads Nginx and PHP-FPM) once on each host.
 """
 
 from __future__ import annotations
