@@ -54,9 +54,18 @@ POSTFIX_DEBCONF = "postfix postfix/main_mailer_type select No configuration\n"
 
 
 def components() -> list[str]:
-    """The modules the entry imports from deploys/ (`from deploys import base, ...`), in its order."""
+    """The modules the entry imports from deploys/ and its packages (`from deploys import base, ...`, `from
+    deploys.web import certbot, ...`), in its order, as module names under deploys ("base", "web.certbot").
+    Names that are not modules (deploys.web's Tier, deploys.settings' settings_for) are left out."""
     tree = ast.parse((ROOT / ENTRY).read_text())
-    found = [a.name for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "deploys" for a in n.names]
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "deploys":
+            package = node.module.removeprefix("deploys").lstrip(".")
+            for alias in node.names:
+                name = f"{package}.{alias.name}" if package else alias.name
+                if (ROOT / "deploys" / f"{name.replace('.', '/')}.py").exists():
+                    found.append(name)
     return found
 
 

@@ -35,14 +35,14 @@ class DkimPublicKeys(FactBase[dict[str, str]]):
 
     default = dict
 
-    def command(self, paths: tuple[str, ...]) -> StringCommand:  # type: ignore[override]
+    def command(self, paths: tuple[str, ...]) -> StringCommand:
         loop = "; ".join(
             f"test -s {p} && printf '%s %s\\n' {p} \"$(openssl pkey -in {p} -pubout -outform DER | base64 -w0)\""
             for p in paths
         )
         return StringCommand(f"{loop}; true")
 
-    def process(self, output: list[str]) -> dict[str, str]:  # type: ignore[override]
+    def process(self, output: list[str]) -> dict[str, str]:
         return dict(line.split(" ", 1) for line in output if " " in line)
 
 
@@ -53,8 +53,18 @@ def public_keys(settings: DkimSettings, domains: tuple[str, ...]) -> dict[str, s
     return {d: found[key_path(d, settings.selector)] for d in domains if key_path(d, settings.selector) in found}
 
 
+def public_keys_now(settings: DkimSettings, domains: tuple[str, ...]) -> dict[str, str]:
+    """The same, read while operations execute (after this run generated a key: the fact read while they were
+    prepared predates it), with the fact's own command."""
+    paths = tuple(key_path(d, settings.selector) for d in domains)
+    fact = DkimPublicKeys()
+    ok, output = host.run_shell_command(fact.command(paths))
+    found = fact.process(output.stdout_lines) if ok else {}
+    return {d: found[key_path(d, settings.selector)] for d in domains if key_path(d, settings.selector) in found}
+
+
 @operation()
-def signing_key(domain: str, selector: str, bits: int):  # type: ignore[no-untyped-def]
+def signing_key(domain: str, selector: str, bits: int):
     path = key_path(domain, selector)
     if host.get_fact(FileExists, path=path):
         host.noop(f"DKIM key {selector} of {domain} exists")

@@ -1,8 +1,9 @@
-"""DNS: audit what is published before touching the host (pre-flight), and write the zone to publish.
+"""DNS: audit what is published before touching the host (pre-flight), and write the zones to publish.
 
-Both run on the control machine while operations are being prepared, so `enforce` stops the run before any
-operation executes. The zones land in build/dns/<inventory host>/<domain>.zone (mailforge.dns.zonefiles says
-why per host); `mailforge dns records` prints the same.
+Both run on the control machine. The pre-flight runs while operations are being prepared, so `enforce` stops
+the run before any operation executes. The zones component (the entry's last) writes
+build/dns/<inventory host>/<domain>.zone (mailforge.dns.zonefiles says why per host) with the DKIM keys that
+exist, and again after a run generated new ones; `mailforge dns records` prints the same.
 """
 
 from __future__ import annotations
@@ -10,10 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pyinfra import host, logger
+from pyinfra import logger
+from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.operation import OperationMeta
+from pyinfra.operations import python
+from pyinfra.operations.util import any_changed
 
+from deploys import dkim
 from mailforge.dns.client import DnsClient
+from mailforge.dns.findings import Finding
+from mailforge.dns.lookup import system_nameservers
 from mailforge.dns.preflight import decide
 from mailforge.dns.preflight import preflight as audit_published
 from mailforge.dns.report import text_report
@@ -23,17 +31,12 @@ from mailforge.settings import Settings
 ZONE_DIR = BUILD_DNS
 
 
-def system_nameservers(resolv_conf: Path = Path("/etc/resolv.conf")) -> tuple[tuple[str, int], ...]:
-    lines = resolv_conf.read_text().splitlines() if resolv_conf.exists() else []
-    return tuple((line.split()[1], 53) for line in lines if line.startswith("nameserver") and len(line.split()) > 1)
-
-
 def preflight(settings: Settings, host_name: str) -> None:
     if settings.dns.preflight == "off":
         return
     servers = settings.dns.nameservers or system_nameservers()
     findings = audit_published(settings.dns_inputs(), DnsClient(servers))
-    by_domain: dict[str, list] = {}  # type: ignore[type-arg]
+    by_domain: dict[str, list[Finding]] = {}
     for finding in findings:
         by_domain.setdefault(finding.domain, []).append(finding)
     if findings:
@@ -46,19 +49,30 @@ def preflight(settings: Settings, host_name: str) -> None:
 
 
 def write_zones(settings: Settings, host_name: str, dkim_keys: Mapping[str, str]) -> list[Path]:
-    """The zones to publish for this inventory host, with the DKIM keys known while operations are prepared."""
+    """The zones to publish for this inventory host, with these DKIM keys (domain -> p= value)."""
     files = write_host_zones(settings.dns_inputs(dkim_keys), host_name, ZONE_DIR)
     for path in files.removed:
         logger.info(f"Removed {path}: a zone of a domain {host_name} no longer serves, or of the old per-domain layout")
     return files.written
 
 
-def rewrite_zones_with_new_keys(settings: Settings, host_name: str, key_paths: Mapping[str, str]) -> None:
+def rewrite_zones_with_new_keys(settings: Settings, host_name: str) -> None:
     """Run at execution time, after a first run generated DKIM keys: read them now and rewrite the zones."""
-    keys = {}
-    for domain, path in key_paths.items():
-        ok, output = host.run_shell_command(f"openssl pkey -in {path} -pubout -outform DER | base64 -w0")
-        if ok and output.stdout.strip():
-            keys[domain] = output.stdout.strip()
+    keys = dkim.public_keys_now(settings.dkim, settings.domain_names)
     for zone in write_zones(settings, host_name, keys):
         logger.info(f"DNS records to publish: {zone}")
+
+
+@deploy("DNS zones")
+def zones(settings: Settings, host_name: str, new_keys: list[OperationMeta]) -> None:
+    """`new_keys`: the DKIM component's key generations; when one ran, the zones are written again with it."""
+    # Written now, while operations are prepared, with the keys the host has (a fact): the zones are there even
+    # when the run stops later.
+    write_zones(settings, host_name, dkim.public_keys(settings.dkim, settings.domain_names))
+    python.call(
+        name="Write the DNS zones with the new DKIM keys",
+        function=rewrite_zones_with_new_keys,
+        settings=settings,
+        host_name=host_name,
+        _if=any_changed(*new_keys),
+    )

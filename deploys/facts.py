@@ -21,13 +21,13 @@ class SqlRows(FactBase[list[list[str]]]):
 
     default = list
 
-    def command(self, database: str, query: str) -> StringCommand:  # type: ignore[override]
+    def command(self, database: str, query: str) -> StringCommand:
         return StringCommand(
             "mysql", "--batch", "--skip-column-names", "-e", QuoteString(query), QuoteString(database), "2>/dev/null",
             "|| true",
         )  # fmt: skip
 
-    def process(self, output: list[str]) -> list[list[str]]:  # type: ignore[override]
+    def process(self, output: list[str]) -> list[list[str]]:
         return [line.split("\t") for line in output if line]
 
 
@@ -36,10 +36,10 @@ class FileExists(FactBase[bool]):
 
     default = bool
 
-    def command(self, path: str) -> StringCommand:  # type: ignore[override]
+    def command(self, path: str) -> StringCommand:
         return StringCommand("test -s", QuoteString(path), "&& echo yes || echo no")
 
-    def process(self, output: list[str]) -> bool:  # type: ignore[override]
+    def process(self, output: list[str]) -> bool:
         return bool(output) and output[0] == "yes"
 
 
@@ -49,10 +49,10 @@ class DpkgInterrupted(FactBase[bool]):
 
     default = bool
 
-    def command(self) -> StringCommand:  # type: ignore[override]
+    def command(self) -> StringCommand:
         return StringCommand("ls -A /var/lib/dpkg/updates 2>/dev/null | head -1")
 
-    def process(self, output: list[str]) -> bool:  # type: ignore[override]
+    def process(self, output: list[str]) -> bool:
         return any(line.strip() for line in output)
 
 
@@ -66,10 +66,10 @@ class OsRelease(FactBase[dict[str, str]]):
 
     default = dict
 
-    def command(self) -> StringCommand:  # type: ignore[override]
+    def command(self) -> StringCommand:
         return StringCommand("cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null || true")
 
-    def process(self, output: list[str]) -> dict[str, str]:  # type: ignore[override]
+    def process(self, output: list[str]) -> dict[str, str]:
         return parse_os_release("\n".join(output))
 
 
@@ -77,13 +77,13 @@ class MachineSize(FactBase[tuple[int, int]]):
     """(CPUs this host may run on, memory in MB): nproc honours the CPU affinity a container or VM gives it;
     memory is MemTotal, or the cgroup's memory.max where that is lower."""
 
-    def command(self) -> str:  # type: ignore[override]
+    def command(self) -> str:
         return (
             "nproc; awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo;"
             " cat /sys/fs/cgroup/memory.max 2>/dev/null || true"
         )
 
-    def process(self, output: list[str]) -> tuple[int, int]:  # type: ignore[override]
+    def process(self, output: list[str]) -> tuple[int, int]:
         cpus, memory = int(output[0]), int(output[1])
         if len(output) > 2 and output[2].strip().isdigit():
             memory = min(memory, int(output[2]) // 1048576)

@@ -20,12 +20,13 @@ f2b-table, actions nftables-multiport/-allports), beside the firewall's table: n
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
 from deploys.service import check_then_reload
 from deploys.templating import template
-from deploys.webmail import ROUNDCUBE_USER
 from mailforge.settings import FIREWALL_PORTS, Fail2banSettings, WebSettings
 
 # python3-systemd: the journal backend; python3-pyinotify: log files are read as they grow, not polled.
@@ -37,7 +38,7 @@ ROUNDCUBE_ERRORS_LOG = "/var/log/roundcube/errors.log"
 LOOPBACK = ("127.0.0.1/8", "::1")
 
 
-def jail_context(settings: Fail2banSettings, web: WebSettings) -> dict[str, object]:
+def jail_context(settings: Fail2banSettings, web: WebSettings) -> dict[str, Any]:
     """What templates/fail2ban/jail.d/mailforge.local.j2 reads."""
     return {
         "settings": settings,
@@ -49,7 +50,8 @@ def jail_context(settings: Fail2banSettings, web: WebSettings) -> dict[str, obje
 
 
 @deploy("fail2ban")
-def fail2ban(settings: Fail2banSettings, web: WebSettings) -> None:
+def fail2ban(settings: Fail2banSettings, web: WebSettings, roundcube_user: str) -> None:
+    """`roundcube_user`: Roundcube's PHP-FPM pool user (deploys/web/), which writes the roundcube-auth jail's log."""
     apt.packages(name="Install fail2ban", packages=PACKAGES, no_recommends=True)
     # fail2ban refuses to start while a jail's log file is missing. Postfix writes mail.log when it starts
     # (deploys/postfix.py makes sure it runs); made here too, with the group that reads logs (adm).
@@ -57,7 +59,7 @@ def fail2ban(settings: Fail2banSettings, web: WebSettings) -> None:
     roundcube = web.webmail == "roundcube"
     if roundcube:
         # Roundcube creates its log at its first error.
-        files.file(name=f"Roundcube's {ROUNDCUBE_ERRORS_LOG}", path=ROUNDCUBE_ERRORS_LOG, user=ROUNDCUBE_USER,
+        files.file(name=f"Roundcube's {ROUNDCUBE_ERRORS_LOG}", path=ROUNDCUBE_ERRORS_LOG, user=roundcube_user,
                    group="adm", mode="640")  # fmt: skip
     changes = [
         template("/etc/fail2ban/jail.d/mailforge.local", component="fail2ban", **jail_context(settings, web)),

@@ -30,15 +30,15 @@ class NftTableExists(FactBase[bool]):
 
     default = bool
 
-    def command(self, table: str) -> StringCommand:  # type: ignore[override]
+    def command(self, table: str) -> StringCommand:
         return StringCommand(f"nft list table {table} >/dev/null 2>&1 && echo yes || echo no")
 
-    def process(self, output: list[str]) -> bool:  # type: ignore[override]
+    def process(self, output: list[str]) -> bool:
         return bool(output) and output[0] == "yes"
 
 
 @operation()
-def table_absent(table: str):  # type: ignore[no-untyped-def]
+def table_absent(table: str):
     if not host.get_fact(NftTableExists, table=table):
         host.noop(f"no nftables table {table}")
         return

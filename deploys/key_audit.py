@@ -18,7 +18,8 @@ from pathlib import PurePosixPath
 from pyinfra import host
 from pyinfra.api import FactBase, StringCommand, deploy, operation
 
-from deploys import dkim, postfixadmin, postfixadmin_ui
+from deploys import dkim, postfixadmin
+from deploys.web import postfixadmin_ui
 from mailforge.keyaudit import SecretFile, audit_script
 from mailforge.settings import Settings
 
@@ -74,15 +75,15 @@ class SecretFileProblems(FactBase[list[str]]):
 
     default = list
 
-    def command(self, script: str) -> StringCommand:  # type: ignore[override]
+    def command(self, script: str) -> StringCommand:
         return StringCommand(script)
 
-    def process(self, output: list[str]) -> list[str]:  # type: ignore[override]
+    def process(self, output: list[str]) -> list[str]:
         return [line for line in output if line.strip()]
 
 
 @operation()
-def audit(files: tuple[SecretFile, ...]):  # type: ignore[no-untyped-def]
+def audit(files: tuple[SecretFile, ...]):
     if not host.get_fact(SecretFileProblems, script=audit_script(files, fail=False)):
         host.noop(f"{len(files)} private keys and secrets have their owner and mode")
         return

@@ -54,7 +54,7 @@ def _add_domain(name: str, description: str) -> StringCommand:
 
 
 @operation()
-def domain(entry: MailDomain):  # type: ignore[no-untyped-def]
+def domain(entry: MailDomain):
     rows = _domain_rows()
     common = ["--description", shlex.quote(entry.description), "--active", "1"]
     if entry.domain not in rows:
@@ -66,7 +66,7 @@ def domain(entry: MailDomain):  # type: ignore[no-untyped-def]
 
 
 @operation()
-def mailbox(entry: Mailbox):  # type: ignore[no-untyped-def]
+def mailbox(entry: Mailbox):
     query = "SELECT username, name, quota FROM mailbox"
     rows = {r[0]: r for r in host.get_fact(SqlRows, database=DATABASE, query=query)}
     quota = str(entry.quota_mb)
@@ -92,8 +92,8 @@ def mailbox(entry: Mailbox):  # type: ignore[no-untyped-def]
 
 
 @operation()
-def alias(entry: Alias):  # type: ignore[no-untyped-def]
-    rows = dict(host.get_fact(SqlRows, database=DATABASE, query="SELECT address, goto FROM alias"))
+def alias(entry: Alias):
+    rows = {r[0]: r[1] for r in host.get_fact(SqlRows, database=DATABASE, query="SELECT address, goto FROM alias")}
     goto = ",".join(entry.goto)
     if entry.address not in rows:
         yield _cli("alias", "add", entry.address, "--goto", goto, "--active", "1")
@@ -104,8 +104,9 @@ def alias(entry: Alias):  # type: ignore[no-untyped-def]
 
 
 @operation()
-def alias_domain(alias: str, target: str):  # type: ignore[no-untyped-def]
-    rows = dict(host.get_fact(SqlRows, database=DATABASE, query="SELECT alias_domain, target_domain FROM alias_domain"))
+def alias_domain(alias: str, target: str):
+    query = "SELECT alias_domain, target_domain FROM alias_domain"
+    rows = {r[0]: r[1] for r in host.get_fact(SqlRows, database=DATABASE, query=query)}
     if alias in rows and rows[alias] == target:
         host.noop(f"alias domain {alias} is declared")
         return

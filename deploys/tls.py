@@ -32,7 +32,7 @@ from mailforge.settings import TlsSettings
 
 CA_DAYS = 3650
 CERT_DAYS = 825  # the longest lifetime clients still accept for a server certificate
-# The CRL, published by Nginx on port 80 (deploys/nginx_php.py) from CRL_ROOT.
+# The CRL, published by Nginx on port 80 (deploys/web/nginx_php.py) from CRL_ROOT.
 CRL_NAME = "mailforge-ca.crl"
 CRL_ROOT = "/var/www/mailforge-ca"
 CRL_FILE = f"{CRL_ROOT}/{CRL_NAME}"
@@ -66,7 +66,7 @@ def crl_due(next_update: datetime | None, now: datetime, margin: timedelta = CRL
 
 
 @operation()
-def local_ca(ca_file: str):  # type: ignore[no-untyped-def]
+def local_ca(ca_file: str):
     if host.get_fact(FileExists, path=ca_file):
         host.noop("local CA exists")
         return
@@ -83,10 +83,10 @@ class CertificateNames(FactBase[list[str]]):
 
     default = list
 
-    def command(self, path: str) -> StringCommand:  # type: ignore[override]
+    def command(self, path: str) -> StringCommand:
         return StringCommand("openssl x509 -noout -ext subjectAltName -in", QuoteString(path), "2>/dev/null || true")
 
-    def process(self, output: list[str]) -> list[str]:  # type: ignore[override]
+    def process(self, output: list[str]) -> list[str]:
         return sorted(n.strip().removeprefix("DNS:") for line in output[1:] for n in line.split(","))
 
 
@@ -95,11 +95,11 @@ class CertificateCrlUris(FactBase[list[str]]):
 
     default = list
 
-    def command(self, path: str) -> StringCommand:  # type: ignore[override]
+    def command(self, path: str) -> StringCommand:
         return StringCommand("openssl x509 -noout -ext crlDistributionPoints -in", QuoteString(path),
                              "2>/dev/null || true")  # fmt: skip
 
-    def process(self, output: list[str]) -> list[str]:  # type: ignore[override]
+    def process(self, output: list[str]) -> list[str]:
         return crl_uris(output)
 
 
@@ -111,16 +111,16 @@ def crl_uris(output: list[str]) -> list[str]:
 class CrlNextUpdate(FactBase[datetime | None]):
     """When the published CRL expires, if it is there and verifies against the CA; else None."""
 
-    def command(self, path: str, ca_file: str) -> StringCommand:  # type: ignore[override]
+    def command(self, path: str, ca_file: str) -> StringCommand:
         return StringCommand("openssl crl -inform DER -in", QuoteString(path), "-CAfile", QuoteString(ca_file),
                              "-verify -noout -nextupdate 2>/dev/null || true")  # fmt: skip
 
-    def process(self, output: list[str]) -> datetime | None:  # type: ignore[override]
+    def process(self, output: list[str]) -> datetime | None:
         return parse_next_update(output)
 
 
 @operation()
-def server_certificate(tls: TlsSettings, hostname: str):  # type: ignore[no-untyped-def]
+def server_certificate(tls: TlsSettings, hostname: str):
     names = tls.names or (hostname,)
     existing = host.get_fact(CertificateNames, path=tls.cert_file)
     crl = host.get_fact(CertificateCrlUris, path=tls.cert_file)
@@ -152,7 +152,7 @@ def server_certificate(tls: TlsSettings, hostname: str):  # type: ignore[no-unty
 def tls(settings: TlsSettings, hostname: str) -> None:
     apt.packages(name="Install OpenSSL", packages=["openssl", "ca-certificates"], no_recommends=True)
     if settings.mode != "selfsigned":
-        return  # certbot mode: deploys/certbot.py obtains the files TlsSettings names
+        return  # certbot mode: deploys/web/certbot.py obtains the files TlsSettings names
     local_ca(name="Create the local CA", ca_file=settings.ca_file)
     server_certificate(name=f"Issue the certificate for {hostname}", tls=settings, hostname=hostname)
     revocation_list(settings)
@@ -161,7 +161,7 @@ def tls(settings: TlsSettings, hostname: str) -> None:
 
 
 @operation()
-def sign_crl(ca_file: str, script: str):  # type: ignore[no-untyped-def]
+def sign_crl(ca_file: str, script: str):
     if not crl_due(host.get_fact(CrlNextUpdate, path=CRL_FILE, ca_file=ca_file), datetime.now(UTC)):
         host.noop("the CRL is signed and valid beyond the margin")
         return

@@ -87,7 +87,7 @@ def target_of(host: str | None, args: argparse.Namespace) -> Target:
     return remote.target_from(args, host, inventory="positional")
 
 
-def restore_positionals(positionals: Sequence[str], args: argparse.Namespace) -> tuple[str | None, str]:
+def restore_positionals(positionals: Sequence[str]) -> tuple[str | None, str]:
     """``[HOST] ARCHIVE``: with --testhost or --host the only positional is the archive."""
     if len(positionals) > 2:
         raise UsageError(f"expected [HOST] ARCHIVE, got {len(positionals)} arguments")
@@ -236,7 +236,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from mailforge.backup import remote
 
     try:
-        host, archive_name = restore_positionals(args.positionals, args)
+        host, archive_name = restore_positionals(args.positionals)
         target = target_of(host, args)
         archive = Path(archive_name)
         if not archive.is_file():

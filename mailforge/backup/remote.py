@@ -30,11 +30,11 @@ ROOTS = (
     "/etc/mailforge",
     # DKIM private keys: the public halves are published in DNS (deploys/dkim.py)
     "/etc/opendkim/keys",
-    # PostfixAdmin's setup_password, as its hash (deploys/postfixadmin_ui.py)
+    # PostfixAdmin's setup_password, as its hash (deploys/web/postfixadmin_ui.py)
     "/etc/postfixadmin/setup_password.inc.php",
-    # Certbot's account, certificates and renewal settings (deploys/certbot.py)
+    # Certbot's account, certificates and renewal settings (deploys/web/certbot.py)
     "/etc/letsencrypt",
-    # RainLoop/SnappyMail: admin password hash, domain settings, users' preferences (deploys/webmail.py)
+    # RainLoop/SnappyMail: admin password hash, domain settings, users' preferences (deploys/web/webmail.py)
     "/var/www/rainloop/data",
     "/var/www/snappymail/data",
 )

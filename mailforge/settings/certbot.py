@@ -1,4 +1,4 @@
-"""Certbot (deploys/certbot.py), when tls_mode is "certbot": which ACME directory to ask, and as whom."""
+"""Certbot (deploys/web/certbot.py), when tls_mode is "certbot": which ACME directory to ask, and as whom."""
 
 from __future__ import annotations
 

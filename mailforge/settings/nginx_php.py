@@ -1,4 +1,4 @@
-"""Nginx and PHP-FPM (deploys/nginx_php.py): the web tier's pools and HTTPS headers."""
+"""Nginx and PHP-FPM (deploys/web/nginx_php.py): the web tier's pools and HTTPS headers."""
 
 from __future__ import annotations
 

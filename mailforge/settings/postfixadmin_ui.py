@@ -1,4 +1,4 @@
-"""PostfixAdmin's web UI (deploys/postfixadmin_ui.py): its name, its superadmin, its default aliases."""
+"""PostfixAdmin's web UI (deploys/web/postfixadmin_ui.py): its name, its superadmin, its default aliases."""
 
 from __future__ import annotations
 

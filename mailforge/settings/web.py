@@ -13,7 +13,7 @@ from mailforge.settings.nginx_php import Machine, read_fpm_max_children
 
 @dataclass(frozen=True)
 class WebSettings:
-    """The web tier (deploys/nginx_php.py, postfixadmin_ui.py, webmail.py): names, apps, PHP-FPM pools."""
+    """The web tier (deploys/web/: nginx_php.py, postfixadmin_ui.py, webmail.py): names, apps, PHP-FPM pools."""
 
     postfixadmin_hostname: str
     webmail_hostname: str

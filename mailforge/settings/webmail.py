@@ -1,4 +1,4 @@
-"""The webmail (deploys/webmail.py): Roundcube from Debian, SnappyMail or RainLoop from a pinned upstream
+"""The webmail (deploys/web/webmail.py): Roundcube from Debian, SnappyMail or RainLoop from a pinned upstream
 archive, or none."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 WEBMAILS = ("roundcube", "rainloop", "snappymail", "none")
-# The oldest releases whose formats deploys/webmail.py writes: RainLoop checks a password_hash() admin password
+# The oldest releases whose formats deploys/web/webmail.py writes: RainLoop checks a password_hash() admin password
 # since 1.15.0 (before: an MD5 salted with the SALT.php it makes on its first request), SnappyMail reads the
 # domain JSON's {"IMAP": {"host", "port", "type"}} since 2.21.4 (2.21.0-2.21.3 read "secure" instead of "type").
 # https://github.com/RainLoop/rainloop-webmail/commit/b77dcb5c1 (first in v1.15.0)

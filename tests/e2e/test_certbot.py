@@ -87,7 +87,7 @@ def _zone(host: Host, extra: str = "") -> str:
 
 
 @pytest.fixture(scope="module")
-def acme(make_host, module_tmp: Path, state: StateDir) -> Iterator[Acme]:  # type: ignore[no-untyped-def]
+def acme(make_host, module_tmp: Path, state: StateDir) -> Iterator[Acme]:
     import json
     import subprocess
     import time
@@ -166,7 +166,8 @@ def _served(acme: Acme, port: int, name: str) -> tuple[int, str]:
     if port in (25, 587):
         with smtplib.SMTP(address, port, timeout=30) as client:
             client.ehlo("client.example.test")
-            client._host = name  # STARTTLS sends this as SNI and checks it; we connected by address
+            # STARTTLS sends _host as SNI and checks it; we connected by address (private: typeshed does not list it).
+            client._host = name  # type: ignore[attr-defined]
             client.starttls(context=context)
             der = client.sock.getpeercert(binary_form=True)  # type: ignore[union-attr]
             version = client.sock.version()  # type: ignore[union-attr]

@@ -131,7 +131,7 @@ def _screenshots_on_failure(request: pytest.FixtureRequest) -> Iterator[None]:
     """Attach the browser's screenshots to a failing test's report (conftest's makereport hook lists them)."""
     if "browser" in request.fixturenames:
         chrome: Browser = request.getfixturevalue("browser")
-        request.node.screenshots = chrome.shots  # type: ignore[attr-defined]  # filled as the test runs
+        request.node.screenshots = chrome.shots  # filled as the test runs
     yield
 
 
@@ -166,12 +166,12 @@ def test_superadmin_logs_into_postfixadmin(admin_logged_in: bool) -> None:
     assert admin_logged_in
 
 
-def test_postfixadmin_ui_creates_the_domain_and_mailbox(web, ui_mailbox: str) -> None:  # type: ignore[no-untyped-def]
+def test_postfixadmin_ui_creates_the_domain_and_mailbox(web, ui_mailbox: str) -> None:
     query = f"SELECT COUNT(*) FROM postfixadmin.mailbox WHERE username='{ui_mailbox}' AND active=1"
     assert web.check_output(f'mysql -N -e "{query}"') == "1"
 
 
-def test_postfixadmin_ui_adds_default_aliases_to_this_servers_addresses(web, ui_mailbox: str) -> None:  # type: ignore[no-untyped-def]
+def test_postfixadmin_ui_adds_default_aliases_to_this_servers_addresses(web, ui_mailbox: str) -> None:
     query = f"SELECT address, goto FROM postfixadmin.alias WHERE domain='{UI_DOMAIN}' AND address<>goto"
     rows = dict(line.split("\t") for line in web.check_output(f'mysql -N -e "{query}"').splitlines())
     postmaster = f"postmaster@{UI_DOMAIN}"
@@ -203,7 +203,7 @@ def test_postfixadmin_footer_links_the_webmail(web_server: Server) -> None:
     assert (f'href="https://{WEBMAIL_NAME}/"' in body, "change-this-to-your.domain.tld" in body) == (True, False)
 
 
-def test_postfixadmin_sends_its_mail_from_an_address_here(web) -> None:  # type: ignore[no-untyped-def]
+def test_postfixadmin_sends_its_mail_from_an_address_here(web) -> None:
     php = "require '/usr/share/postfixadmin/config.inc.php'; echo $CONF['admin_email'];"
     assert web.check_output(f"cd /usr/share/postfixadmin && php -r {shlex.quote(php)}") == DEFAULT_ALIASES_TO
 

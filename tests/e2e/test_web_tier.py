@@ -20,6 +20,7 @@ import pytest
 from lab.mail import Server
 from lab.provision import DeployResult, run_deploy, write_inventory
 from lab.web import ENV, MAIL_NAME, NAMES, PFA_NAME, SUPERADMIN, WEBMAIL_NAME, archive_data, get, serve_file
+from mailforge.releases import Release
 from mailforge.testhost import Host, StateDir
 
 WEB_HOST = "web"  # conftest's web_host fixture creates and deploys it
@@ -29,25 +30,27 @@ WEB_HOST = "web"  # conftest's web_host fixture creates and deploys it
 
 
 @pytest.mark.parametrize("port", [80, 443])
-def test_web_ports_listen(web, port: int) -> None:  # type: ignore[no-untyped-def]
+def test_web_ports_listen(web, port: int) -> None:
     assert web.socket(f"tcp://0.0.0.0:{port}").is_listening
 
 
-@pytest.mark.parametrize("service", ["nginx", "php8.2-fpm"])
-def test_web_services_active_and_enabled(web, service: str) -> None:  # type: ignore[no-untyped-def]
-    assert web.service(service).is_running
-    assert web.service(service).is_enabled
+@pytest.mark.parametrize("service", ["nginx", "php-fpm"])
+def test_web_services_active_and_enabled(web, release: Release, service: str) -> None:
+    # PHP-FPM's unit carries the release's PHP version (php8.2-fpm on Debian 12, php8.4-fpm on 13).
+    unit = f"php{release.php}-fpm" if service == "php-fpm" else service
+    assert web.service(unit).is_running
+    assert web.service(unit).is_enabled
 
 
 @pytest.mark.parametrize(("pool", "user"), [("postfixadmin", "postfixadmin"), ("roundcube", "roundcube")])
-def test_each_app_has_its_own_php_pool_user(web, pool: str, user: str) -> None:  # type: ignore[no-untyped-def]
-    processes = web.check_output("ps -C php-fpm8.2 -o user:32=,args=").splitlines()
+def test_each_app_has_its_own_php_pool_user(web, release: Release, pool: str, user: str) -> None:
+    processes = web.check_output(f"ps -C php-fpm{release.php} -o user:32=,args=").splitlines()
     users = {line.split()[0] for line in processes if line.endswith(f"pool {pool}")}
     assert users == {user}
 
 
-def test_debian_www_pool_is_gone(web) -> None:  # type: ignore[no-untyped-def]
-    assert not web.file("/etc/php/8.2/fpm/pool.d/www.conf").exists
+def test_debian_www_pool_is_gone(web, release: Release) -> None:
+    assert not web.file(f"/etc/php/{release.php}/fpm/pool.d/www.conf").exists
 
 
 @pytest.mark.parametrize("package", ["apache2", "libapache2-mod-php", "lighttpd"])
@@ -67,12 +70,12 @@ def test_other_web_servers_can_never_be_installed(web_host: Host, package: str) 
         ("/var/lib/roundcube/temp", 0o750, "roundcube", "roundcube"),
     ],
 )
-def test_web_files_are_protected(web, path: str, mode: int, user: str, group: str) -> None:  # type: ignore[no-untyped-def]
+def test_web_files_are_protected(web, path: str, mode: int, user: str, group: str) -> None:
     f = web.file(path)
     assert (f.mode, f.user, f.group) == (mode, user, group)
 
 
-def test_setup_password_is_stored_only_as_a_bcrypt_hash(web) -> None:  # type: ignore[no-untyped-def]
+def test_setup_password_is_stored_only_as_a_bcrypt_hash(web) -> None:
     stored = web.file("/etc/postfixadmin/setup_password.inc.php").content_string
     assert "$CONF['setup_password'] = '$2y$" in stored
     # PostfixAdmin itself reads the hash (not the default 'changeme').
@@ -80,17 +83,17 @@ def test_setup_password_is_stored_only_as_a_bcrypt_hash(web) -> None:  # type: i
     assert web.check_output(f"cd /usr/share/postfixadmin && php -r {shlex.quote(php)}") == "$2y$"
 
 
-def test_superadmin_is_created_from_settings(web) -> None:  # type: ignore[no-untyped-def]
+def test_superadmin_is_created_from_settings(web) -> None:
     query = f"SELECT superadmin, active FROM postfixadmin.admin WHERE username='{SUPERADMIN}'"
     assert web.check_output(f'mysql -N -e "{query}"').split() == ["1", "1"]
 
 
-def test_roundcube_database_is_in_mariadb(web) -> None:  # type: ignore[no-untyped-def]
+def test_roundcube_database_is_in_mariadb(web) -> None:
     assert int(web.check_output("mysql -N -e 'SELECT COUNT(*) FROM information_schema.tables "
                                 "WHERE table_schema=\"roundcube\"'")) > 5  # fmt: skip
 
 
-def test_roundcube_log_is_its_pool_users_after_rotation(web) -> None:  # type: ignore[no-untyped-def]
+def test_roundcube_log_is_its_pool_users_after_rotation(web) -> None:
     # fail2ban's roundcube-auth jail reads this file; Roundcube (pool user roundcube) must keep writing it.
     web.run_expect([0], "echo rotation-probe >> /var/log/roundcube/errors.log")
     web.run_expect([0], "logrotate -f /etc/logrotate.d/roundcube-core")
@@ -124,7 +127,7 @@ def test_php_errors_of_each_pool_reach_its_own_log(
 
 
 @pytest.mark.parametrize(("pool", "name", "root"), PHP_POOLS, ids=[p[0] for p in PHP_POOLS])
-def test_php_error_log_is_rotated_and_written_again_for_the_operator(  # type: ignore[no-untyped-def]
+def test_php_error_log_is_rotated_and_written_again_for_the_operator(
     web, web_server: Server, web_host: Host, pool: str, name: str, root: str
 ) -> None:
     log = f"/var/log/php-fpm/{pool}/error.log"
@@ -138,12 +141,12 @@ def test_php_error_log_is_rotated_and_written_again_for_the_operator(  # type: i
 
 
 @pytest.mark.parametrize("pool", ["postfixadmin", "roundcube"])
-def test_pool_size_follows_the_hosts_cpus_and_memory(web_host: Host, pool: str) -> None:
+def test_pool_size_follows_the_hosts_cpus_and_memory(web_host: Host, release: Release, pool: str) -> None:
     from mailforge.settings import Machine, fpm_children
 
     cpus = int(web_host.run("nproc").stdout)
     memory_mb = int(web_host.run("awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo").stdout)
-    conf = web_host.run(f"sed -n 's/^pm.max_children = //p' /etc/php/8.2/fpm/pool.d/{pool}.conf").stdout
+    conf = web_host.run(f"sed -n 's/^pm.max_children = //p' /etc/php/{release.php}/fpm/pool.d/{pool}.conf").stdout
     assert int(conf) == fpm_children(Machine(cpus, memory_mb), pools=2)
 
 
@@ -266,11 +269,13 @@ def test_roundcube_internals_are_not_served(web_server: Server, path: str) -> No
 
 
 def test_archive_checksum_mismatch_stops_with_nothing_installed(
-    web_server: Server, web_host: Host, module_tmp: Path, state: StateDir
+    web_server: Server, web_host: Host, release: Release, module_tmp: Path, state: StateDir
 ) -> None:
     bogus = module_tmp / "snappymail-e2e.tar.gz"
     bogus.write_bytes(b"not the release archive")
-    before = web_host.run("md5sum /etc/nginx/sites-available/webmail.conf; ls /etc/php/8.2/fpm/pool.d/").stdout
+    before = web_host.run(
+        f"md5sum /etc/nginx/sites-available/webmail.conf; ls /etc/php/{release.php}/fpm/pool.d/"
+    ).stdout
     gateway = web_host.address.rsplit(".", 1)[0] + ".1"
     with serve_file(bogus, gateway) as url:
         data = archive_data("snappymail", url, "0" * 64)
@@ -281,7 +286,9 @@ def test_archive_checksum_mismatch_stops_with_nothing_installed(
     assert f"checksum mismatch for {url}: expected sha256 {'0' * 64}" in result.output, result.explain()
     leftovers = web_host.run("ls -d /var/www/snappymail* /var/cache/mailforge/snappymail* 2>/dev/null", check=False)
     assert leftovers.stdout.strip() == ""
-    after = web_host.run("md5sum /etc/nginx/sites-available/webmail.conf; ls /etc/php/8.2/fpm/pool.d/").stdout
+    after = web_host.run(
+        f"md5sum /etc/nginx/sites-available/webmail.conf; ls /etc/php/{release.php}/fpm/pool.d/"
+    ).stdout
     assert after == before
 
 

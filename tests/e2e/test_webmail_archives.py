@@ -64,7 +64,7 @@ def archive_internal_file(archive: Path, app: str) -> str:
 
 
 @pytest.fixture(scope="module", params=["rainloop", "snappymail"])
-def archive_site(request, make_host, module_tmp: Path, state: StateDir) -> ArchiveSite:  # type: ignore[no-untyped-def]
+def archive_site(request, make_host, module_tmp: Path, state: StateDir) -> ArchiveSite:
     app = request.param
     variable = f"MAILFORGE_{app.upper()}_ARCHIVE"
     archive = os.environ.get(variable)

@@ -545,12 +545,12 @@ def test_bad_target(host: str | None, kwargs: dict[str, Any], match: str) -> Non
     [(["a.tar.gz.gpg"], (None, "a.tar.gz.gpg")), (["mail1", "a.tar.gz.gpg"], ("mail1", "a.tar.gz.gpg"))],
 )
 def test_restore_positionals(positionals: list[str], expected: tuple[str | None, str]) -> None:
-    assert restore_positionals(positionals, ns()) == expected
+    assert restore_positionals(positionals) == expected
 
 
 def test_restore_takes_at_most_two_positionals() -> None:
     with pytest.raises(UsageError, match="HOST\\] ARCHIVE"):
-        restore_positionals(["a", "b", "c"], ns())
+        restore_positionals(["a", "b", "c"])
 
 
 def test_backup_needs_a_key_or_an_explicit_no() -> None:

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from deploys import dovecot, nginx_php
+from deploys import dovecot
+from deploys.web import nginx_php
 from mailforge import releases
 from tests.unit.test_templates import render
 

@@ -11,7 +11,7 @@ import pytest
 
 from deploys.dovecot import SPECIAL_USE_FOLDERS
 from deploys.templating import TEMPLATES, header
-from deploys.webmail import special_use_folders
+from deploys.web.webmail import special_use_folders
 from mailforge.settings import load_settings
 
 SETTINGS = load_settings(
@@ -22,7 +22,7 @@ SETTINGS = load_settings(
     },
     environ={},
 )
-# Keys the web tier's templates read (nginx/, php/, roundcube/), as deploys/nginx_php.py and friends pass them.
+# Keys the web tier's templates read (nginx/, php/, roundcube/), as deploys/web/nginx_php.py and friends pass them.
 WEB_CONTEXT: dict[str, object] = {
     "names": SETTINGS.tls.names,
     "acme_root": "/var/www/acme",

@@ -13,10 +13,10 @@ import jinja2
 import pytest
 
 from deploys.facts import MachineSize
-from deploys.nginx_php import spare_servers
 from deploys.postfixadmin import default_aliases
 from deploys.templating import TEMPLATES, header
-from deploys.webmail import ADMIN_INI_PHP, ADMIN_UPDATE_PHP
+from deploys.web.nginx_php import spare_servers
+from deploys.web.webmail import ADMIN_INI_PHP, ADMIN_UPDATE_PHP
 from mailforge.settings import Machine, SettingsError, fpm_children, load_settings
 
 

@@ -18,7 +18,7 @@ import jinja2
 import pytest
 
 from deploys.templating import TEMPLATES, header
-from deploys.webmail import ADMIN_INI_PHP
+from deploys.web.webmail import ADMIN_INI_PHP
 from mailforge.settings import SettingsError, load_settings
 
 HOSTNAME = "mail.example.org"

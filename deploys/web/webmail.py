@@ -18,11 +18,10 @@ from pyinfra.api import FactBase, MaskString, QuoteString, StringCommand, deploy
 from pyinfra.facts.files import Sha256File
 from pyinfra.operations import apt, files, server
 
-from deploys import nginx_php
 from deploys.dovecot import SPECIAL_USE_FOLDERS
 from deploys.facts import GENERATE_PASSWORD, FileExists
 from deploys.templating import TEMPLATES, header, template
-from mailforge.releases import Release
+from deploys.web import Tier, nginx_php
 from mailforge.settings import TlsSettings, WebSettings
 
 # PHP run on the host to write application.ini's admin credentials, reading the password from the 0600 file
@@ -49,7 +48,6 @@ ADMIN_UPDATE_PHP = (
     r" file_put_contents($argv[2], $t);"
 )
 
-ROUNDCUBE_USER = "roundcube"
 ROUNDCUBE_PUBLIC = "/var/lib/roundcube/public_html"
 
 
@@ -75,15 +73,15 @@ class HasLine(FactBase[bool]):
 
     default = bool
 
-    def command(self, path: str, line: str) -> StringCommand:  # type: ignore[override]
+    def command(self, path: str, line: str) -> StringCommand:
         return StringCommand("grep -qxF", QuoteString(line), QuoteString(path), "&& echo yes || echo no")
 
-    def process(self, output: list[str]) -> bool:  # type: ignore[override]
+    def process(self, output: list[str]) -> bool:
         return bool(output) and output[0] == "yes"
 
 
 @operation()
-def include_line(path: str, line: str):  # type: ignore[no-untyped-def]
+def include_line(path: str, line: str):
     if host.get_fact(HasLine, path=path, line=line):
         host.noop(f"{path} reads mailforge's settings")
         return
@@ -95,15 +93,15 @@ class InstalledVersion(FactBase[str]):
 
     default = str
 
-    def command(self, root: str) -> StringCommand:  # type: ignore[override]
+    def command(self, root: str) -> StringCommand:
         return StringCommand("cat", QuoteString(f"{root}/.mailforge-version"), "2>/dev/null || true")
 
-    def process(self, output: list[str]) -> str:  # type: ignore[override]
+    def process(self, output: list[str]) -> str:
         return output[0].strip() if output else ""
 
 
 @operation()
-def install_archive(app: str, version: str, url: str, sha256: str, root: str):  # type: ignore[no-untyped-def]
+def install_archive(app: str, version: str, url: str, sha256: str, root: str):
     """Fetch on the host, verify the pinned SHA-256, unpack into a staging directory, then swap it in: a bad
     download or a checksum mismatch stops the run with nothing half-installed."""
     if host.get_fact(InstalledVersion, root=root) == version:
@@ -128,7 +126,7 @@ def install_archive(app: str, version: str, url: str, sha256: str, root: str):  
 
 
 @operation()
-def admin_password(app: str, ini: str, password: str | None):  # type: ignore[no-untyped-def]
+def admin_password(app: str, ini: str, password: str | None):
     """The admin panel's password: from the environment, or generated on the host (0600), stored in the app's
     application.ini as a password_hash() (the app fills in every other setting with its defaults). A password
     from the environment that differs from the one set (its file on the host, compared by SHA-256) replaces it
@@ -152,7 +150,7 @@ def admin_password(app: str, ini: str, password: str | None):  # type: ignore[no
 
 
 @operation()
-def salt_file(path: str, user: str):  # type: ignore[no-untyped-def]
+def salt_file(path: str, user: str):
     """A SALT.php as RainLoop writes it ('<?php //' + 96 random hex digits), 0600, made once on the host."""
     if host.get_fact(FileExists, path=path):
         host.noop(f"{path} exists")
@@ -162,18 +160,17 @@ def salt_file(path: str, user: str):  # type: ignore[no-untyped-def]
 
 
 @deploy("Webmail")
-def webmail(
-    web: WebSettings, tls: TlsSettings, hostname: str, domains: tuple[str, ...] = (), *, release: Release
-) -> None:
+def webmail(web: WebSettings, tls: TlsSettings, hostname: str, domains: tuple[str, ...], tier: Tier) -> None:
     if web.webmail == "roundcube":
-        roundcube(web, tls, hostname, release)
+        roundcube(web, tls, hostname, tier)
     elif web.webmail in ("rainloop", "snappymail"):
-        from_archive(web, tls, hostname, domains, release)
+        from_archive(web, tls, hostname, domains, tier)
 
 
-def from_archive(web: WebSettings, tls: TlsSettings, hostname: str, domains: tuple[str, ...], release: Release) -> None:
+def from_archive(web: WebSettings, tls: TlsSettings, hostname: str, domains: tuple[str, ...], tier: Tier) -> None:
     """RainLoop or SnappyMail from the pinned upstream release archive (see the README on RainLoop)."""
     app = web.webmail
+    release = tier.release
     root = f"/var/www/{app}"
     modules = [f"php{release.php}-{module}" for module in ("curl", "xml", "mbstring", "intl")]
     apt.packages(name=f"PHP modules {app} needs", packages=["curl", "unzip", *modules], no_recommends=True)
@@ -220,7 +217,8 @@ def from_archive(web: WebSettings, tls: TlsSettings, hostname: str, domains: tup
     files.file(name=f"{app} serves the declared domains only", path=f"{default}/domains/disabled", user=app,
                group=app, mode="600")  # fmt: skip
     pools = nginx_php.pool(app, app, app, web, release, upload_max_filesize="25M", post_max_size="26M")
-    changes = nginx_php.site(
+    tier.php_fpm += [*pools, *configs]
+    tier.nginx += nginx_php.site(
         "webmail",
         release,
         hostname=web.webmail_hostname,
@@ -233,10 +231,10 @@ def from_archive(web: WebSettings, tls: TlsSettings, hostname: str, domains: tup
         # sample domains); Nginx ignores .htaccess, so the same is denied here.
         denied_patterns=[f"^/{app}/v/[^/]+/app/"],
     )
-    nginx_php.activate(changes, [*pools, *configs], release)
 
 
-def roundcube(web: WebSettings, tls: TlsSettings, hostname: str, release: Release) -> None:
+def roundcube(web: WebSettings, tls: TlsSettings, hostname: str, tier: Tier) -> None:
+    release, user = tier.release, tier.roundcube_user
     seed = files.put(name="Preseed Roundcube's questions", src=StringIO(ROUNDCUBE_DEBCONF),
                      dest="/var/cache/debconf/mailforge-roundcube.seed", mode="600")  # fmt: skip
     server.shell(
@@ -245,18 +243,18 @@ def roundcube(web: WebSettings, tls: TlsSettings, hostname: str, release: Releas
         _if=seed.did_change,
     )
     apt.packages(name="Install Roundcube", packages=["roundcube-core", "roundcube-mysql"], no_recommends=True)
-    server.group(name="Roundcube's PHP group", group=ROUNDCUBE_USER, system=True)
-    server.user(name="Roundcube's PHP user", user=ROUNDCUBE_USER, group=ROUNDCUBE_USER, home="/nonexistent",
+    server.group(name="Roundcube's PHP group", group=user, system=True)
+    server.user(name="Roundcube's PHP user", user=user, group=user, home="/nonexistent",
                 shell="/usr/sbin/nologin", system=True, create_home=False, ensure_home=False)  # fmt: skip
     # What Roundcube writes at run time, writable by its pool user only (Debian gives them to www-data).
-    files.directory(name="Roundcube temp", path="/var/lib/roundcube/temp", user=ROUNDCUBE_USER,
-                    group=ROUNDCUBE_USER, mode="750")  # fmt: skip
-    files.directory(name="Roundcube logs", path="/var/log/roundcube", user=ROUNDCUBE_USER, group="adm",
+    files.directory(name="Roundcube temp", path="/var/lib/roundcube/temp", user=user,
+                    group=user, mode="750")  # fmt: skip
+    files.directory(name="Roundcube logs", path="/var/log/roundcube", user=user, group="adm",
                     mode="750")  # fmt: skip
     # Debian's logrotate recreates the logs for www-data; our pool runs as roundcube, which would lose its error
     # log after the first rotation (and fail2ban's roundcube-auth jail its input with it).
     files.replace(name="Rotated Roundcube logs stay its pool user's", path="/etc/logrotate.d/roundcube-core",
-                  text="create 0640 www-data adm", replace=f"create 0640 {ROUNDCUBE_USER} adm")  # fmt: skip
+                  text="create 0640 www-data adm", replace=f"create 0640 {user} adm")  # fmt: skip
     config = template(
         "/etc/roundcube/mailforge.inc.php",
         component="webmail",
@@ -275,9 +273,10 @@ def roundcube(web: WebSettings, tls: TlsSettings, hostname: str, release: Releas
         line='include("/etc/roundcube/mailforge.inc.php");',
     )
     # Debian's debian-db.php and config.inc.php are root:www-data 0640: the pool keeps group www-data.
-    pools = nginx_php.pool("roundcube", ROUNDCUBE_USER, "www-data", web, release, upload_max_filesize="25M",
+    pools = nginx_php.pool("roundcube", user, "www-data", web, release, upload_max_filesize="25M",
                            post_max_size="26M")  # fmt: skip
-    changes = nginx_php.site(
+    tier.php_fpm += [*pools, config, include]
+    tier.nginx += nginx_php.site(
         "webmail",
         release,
         hostname=web.webmail_hostname,
@@ -286,4 +285,3 @@ def roundcube(web: WebSettings, tls: TlsSettings, hostname: str, release: Releas
         denied=["/config", "/temp", "/logs", "/SQL", "/bin", "/installer"],
         denied_patterns=[],
     )
-    nginx_php.activate(changes, [*pools, config, include], release)

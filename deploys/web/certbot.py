@@ -14,16 +14,16 @@ import http.client
 import secrets
 from io import StringIO
 
-import dns.exception
-import dns.resolver
 from pyinfra import host
 from pyinfra.api import FunctionCommand, StringCommand, deploy, operation
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import apt, files, systemd
 
-from deploys.nginx_php import ACME_ROOT
 from deploys.templating import template
 from deploys.tls import CertificateNames
+from deploys.web import Tier
+from deploys.web.nginx_php import reload_nginx
+from mailforge.dns.lookup import NotResolved, ipv4_address
 from mailforge.settings import TlsSettings
 
 CA_BUNDLE = "/etc/mailforge/certbot/acme-ca.pem"
@@ -31,23 +31,20 @@ CA_BUNDLE = "/etc/mailforge/certbot/acme-ca.pem"
 # https://eff-certbot.readthedocs.io/en/stable/using.html#renewing-certificates
 HOOK = "/etc/letsencrypt/renewal-hooks/deploy/mailforge-reload"
 DROP_IN = "/etc/systemd/system/certbot.service.d/mailforge.conf"
-PROBE_DIR = f"{ACME_ROOT}/.well-known/acme-challenge"
+# Under the ACME webroot (Tier.acme_root), where Nginx serves the challenge tokens on port 80.
+CHALLENGES = ".well-known/acme-challenge"
 
 
 def check_reachable(names: tuple[str, ...], probe: str, token: str, nameservers: tuple[tuple[str, int], ...]) -> None:
-    """What HTTP-01 validation needs, checked from the control machine: each name resolves (A), and port 80
-    of its address serves the probe from the webroot. Raises with the name, the cause and the fix."""
-    resolver = dns.resolver.Resolver(configure=not nameservers)
-    if nameservers:
-        resolver.nameservers = [ip for ip, _ in nameservers]
-        resolver.port = nameservers[0][1]
+    """What HTTP-01 validation needs, checked from the control machine: each name resolves (A, mailforge.dns),
+    and port 80 of its address serves the probe from the webroot. Raises with the name, the cause and the fix."""
     problems = []
     for name in names:
         try:
-            address = resolver.resolve(name, "A", lifetime=10)[0].to_text()
-        except (dns.exception.DNSException, IndexError) as exc:
-            problems.append(f"{name} does not resolve ({exc.__class__.__name__}); fix: publish an A record for "
-                            f"{name} pointing at this host (see `mailforge dns records`)")  # fmt: skip
+            address = ipv4_address(name, nameservers)
+        except NotResolved as exc:
+            problems.append(f"{exc}; fix: publish an A record for {name} pointing at this host (see `mailforge "
+                            "dns records`)")  # fmt: skip
             continue
         conn = http.client.HTTPConnection(address, 80, timeout=10)
         try:
@@ -68,30 +65,35 @@ def check_reachable(names: tuple[str, ...], probe: str, token: str, nameservers:
 
 
 @operation()
-def obtain(tls: TlsSettings, hostname: str, nameservers: tuple[tuple[str, int], ...]):  # type: ignore[no-untyped-def]
+def obtain(tls: TlsSettings, hostname: str, nameservers: tuple[tuple[str, int], ...], acme_root: str):
     assert tls.certbot is not None
     if host.get_fact(CertificateNames, path=tls.cert_file) == sorted(tls.names):
         host.noop(f"the certificate for {', '.join(tls.names)} exists (renewed by certbot.timer)")
         return
     probe, token = "mailforge-probe", secrets.token_hex(16)
-    yield f"printf '%s\\n' {token} > {PROBE_DIR}/{probe}"
+    yield f"printf '%s\\n' {token} > {acme_root}/{CHALLENGES}/{probe}"
     yield FunctionCommand(check_reachable, (tls.names, probe, token, nameservers), {})
-    yield f"rm -f {PROBE_DIR}/{probe}"
+    yield f"rm -f {acme_root}/{CHALLENGES}/{probe}"
     account = ["--email", tls.certbot.email] if tls.certbot.email else ["--register-unsafely-without-email"]
     env = [f"REQUESTS_CA_BUNDLE={CA_BUNDLE}"] if tls.certbot.ca_bundle else []
     domains = [part for name in tls.names for part in ("-d", name)]
     # --expand: a changed set of names replaces the certificate under the same name (same file paths).
     yield StringCommand(*env, "certbot", "certonly", "--non-interactive", "--agree-tos", *account,
-                        "--server", tls.certbot.server, "--webroot", "-w", ACME_ROOT, "--cert-name", hostname,
+                        "--server", tls.certbot.server, "--webroot", "-w", acme_root, "--cert-name", hostname,
                         "--expand", *domains)  # fmt: skip
     # The first certificate, or new names: daemons already running switch to it now (renewals use the hook).
     yield HOOK
 
 
 @deploy("Certbot")
-def certbot(tls: TlsSettings, hostname: str, nameservers: tuple[tuple[str, int], ...]) -> None:
+def certbot(tls: TlsSettings, hostname: str, nameservers: tuple[tuple[str, int], ...], tier: Tier) -> None:
     if tls.certbot is None:
         return
+    # The ACME server (and the reachability check before it) fetches the challenge from port 80: the port-80
+    # site the tier has written so far must be live now, not at the tier's end (nginx_php.activate).
+    reload_nginx(tier.nginx)
+    # Reloaded for those: the tier's end reloads for what the components write from here on.
+    tier.nginx = []
     apt.packages(name="Install Certbot", packages=["certbot"], no_recommends=True)
     if tls.certbot.ca_bundle:
         files.directory(name="Directory for the ACME server's CA", path="/etc/mailforge/certbot", mode="755")
@@ -107,5 +109,6 @@ def certbot(tls: TlsSettings, hostname: str, nameservers: tuple[tuple[str, int],
         systemd.daemon_reload(name="Reload systemd units", _if=dropin.did_change)
     files.directory(name="Certbot's deploy hook directory", path=HOOK.rsplit("/", 1)[0], mode="755")
     template(HOOK, component="certbot", mode="755")
-    obtain(name=f"Certificate for {', '.join(tls.names)}", tls=tls, hostname=hostname, nameservers=nameservers)
+    obtain(name=f"Certificate for {', '.join(tls.names)}", tls=tls, hostname=hostname, nameservers=nameservers,
+           acme_root=tier.acme_root)  # fmt: skip
     systemd.service(name="Renew with certbot.timer", service="certbot.timer", running=True, enabled=True)

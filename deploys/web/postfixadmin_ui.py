@@ -20,11 +20,10 @@ from pyinfra import host
 from pyinfra.api import MaskString, StringCommand, deploy, operation
 from pyinfra.operations import files, server
 
-from deploys import nginx_php
 from deploys.facts import GENERATE_PASSWORD, FileExists, SqlRows
 from deploys.postfixadmin import CLI, CUSTOM_CSS, DATABASE
-from mailforge.releases import Release
-from mailforge.settings import TlsSettings, WebSettings
+from deploys.web import Tier, nginx_php
+from mailforge.settings import WebSettings
 
 USER = "postfixadmin"
 PUBLIC = "/usr/share/postfixadmin/public"
@@ -34,7 +33,7 @@ SECRETS = "/etc/mailforge/postfixadmin"
 
 
 @operation()
-def setup_password():  # type: ignore[no-untyped-def]
+def setup_password():
     if host.get_fact(FileExists, path=SETUP_HASH):
         host.noop("setup_password hash exists")
         return
@@ -46,7 +45,7 @@ def setup_password():  # type: ignore[no-untyped-def]
 
 
 @operation()
-def superadmin(address: str, password: str | None):  # type: ignore[no-untyped-def]
+def superadmin(address: str, password: str | None):
     rows = {r[0]: r for r in host.get_fact(SqlRows, database=DATABASE, query="SELECT username, superadmin FROM admin")}
     if address in rows and rows[address][1] == "1":
         host.noop(f"superadmin {address} exists")
@@ -67,7 +66,7 @@ def superadmin(address: str, password: str | None):  # type: ignore[no-untyped-d
 
 
 @deploy("PostfixAdmin web UI")
-def postfixadmin_ui(web: WebSettings, tls: TlsSettings, release: Release) -> None:
+def postfixadmin_ui(web: WebSettings, tier: Tier) -> None:
     server.group(name="PostfixAdmin's PHP group", group=USER, system=True)
     server.user(name="PostfixAdmin's PHP user", user=USER, group=USER, home="/nonexistent",
                 shell="/usr/sbin/nologin", system=True, create_home=False, ensure_home=False)  # fmt: skip
@@ -76,13 +75,12 @@ def postfixadmin_ui(web: WebSettings, tls: TlsSettings, release: Release) -> Non
     files.file(name="Protect the setup_password hash", path=SETUP_HASH, user="root", group="www-data", mode="640")
     superadmin(name=f"PostfixAdmin superadmin {web.superadmin}", address=web.superadmin,
                password=web.superadmin_password)  # fmt: skip
-    pools = nginx_php.pool("postfixadmin", USER, "www-data", web, release)
-    changes = nginx_php.site(
+    tier.php_fpm += nginx_php.pool("postfixadmin", USER, "www-data", web, tier.release)
+    tier.nginx += nginx_php.site(
         "postfixadmin",
-        release,
+        tier.release,
         hostname=web.postfixadmin_hostname,
         root=PUBLIC,
-        socket=nginx_php.socket("postfixadmin", release),
+        socket=nginx_php.socket("postfixadmin", tier.release),
         custom_css=CUSTOM_CSS,
     )
-    nginx_php.activate(changes, pools, release)

@@ -4,12 +4,13 @@ Port 80 answers the ACME HTTP-01 challenge from a webroot, serves the local CA's
 deploys/tls.py) and redirects everything else to HTTPS; port 443 serves one server block per app, TLS 1.2+
 only, with HSTS and security headers (the snippet /etc/nginx/snippets/mailforge-tls.conf). Each app runs in a
 PHP-FPM pool of its own (own Unix user where the app's Debian packaging allows it). `nginx -t` and
-`php-fpm<version> -t` (the release's PHP, mailforge/releases.py) accept the configuration before any reload.
+`php-fpm<version> -t` (the release's PHP, mailforge/releases.py) accept the configuration before any reload,
+which happens once, at the end of the tier (activate below; deploys/web/__init__.py says why).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
@@ -17,12 +18,10 @@ from pyinfra.operations import apt, files, systemd
 
 from deploys.service import check_then_reload
 from deploys.templating import TEMPLATES, header, template
-from deploys.tls import CRL_NAME, CRL_ROOT
+from deploys.web import Tier
 from mailforge.releases import Release
 from mailforge.settings import TlsSettings, WebSettings
 
-# Certbot's --webroot writes tokens to <webroot>/.well-known/acme-challenge/.
-ACME_ROOT = "/var/www/acme"
 SITES = "/etc/nginx/sites-available"
 # One directory per pool: its user writes the PHP error log there, group adm (the operator) reads it.
 PHP_LOGS = "/var/log/php-fpm"
@@ -42,15 +41,18 @@ def socket(app: str, release: Release) -> str:
 
 
 @deploy("Nginx and PHP-FPM")
-def nginx_php(web: WebSettings, tls: TlsSettings, release: Release) -> None:
+def nginx_php(tls: TlsSettings, crl_root: str, crl_name: str, tier: Tier) -> None:
+    """Port 80: the ACME webroot, the local CA's CRL (`crl_root`/`crl_name`, written by deploys/tls.py) and
+    the redirect to HTTPS."""
+    release = tier.release
     template("/etc/apt/preferences.d/mailforge-web", component="nginx_php")
     apt.packages(name="Install Nginx and PHP-FPM", packages=packages(release), no_recommends=True)
     # Debian's PostfixAdmin depends on "apache2 | lighttpd | httpd": a host provisioned before the web tier
     # existed got one of them, holding port 80. Removed only now that Nginx provides httpd, so apt keeps
     # PostfixAdmin installed.
     apt.packages(name="Remove other web servers", packages=["apache2", "lighttpd"], present=False)
-    files.directory(name="ACME challenge webroot", path=f"{ACME_ROOT}/.well-known/acme-challenge", mode="755")
-    changes = [
+    files.directory(name="ACME challenge webroot", path=f"{tier.acme_root}/.well-known/acme-challenge", mode="755")
+    tier.nginx += [
         # server_tokens is set in each server block instead (the sites, the TLS snippet): in http {} it would be
         # a duplicate of Debian 13's nginx.conf, failing `nginx -t` there and during the upgrade from 12.
         files.file(
@@ -63,19 +65,19 @@ def nginx_php(web: WebSettings, tls: TlsSettings, release: Release) -> None:
             "mailforge",
             release,
             names=tls.names,
-            acme_root=ACME_ROOT,
-            crl_name=CRL_NAME,
-            crl_root=CRL_ROOT if tls.mode == "selfsigned" else None,
+            acme_root=tier.acme_root,
+            crl_name=crl_name,
+            crl_root=crl_root if tls.mode == "selfsigned" else None,
         ),
     ]
     systemd.service(name="Run PHP-FPM", service=fpm(release), running=True, enabled=True)
-    activate(changes, [], release)
 
 
 @deploy("Nginx HTTPS")
-def https(web: WebSettings, tls: TlsSettings, hostname: str, release: Release) -> None:
+def https(web: WebSettings, tls: TlsSettings, hostname: str, tier: Tier) -> None:
     """The TLS snippet every 443 server block includes, and the default 443 server (mail_hostname)."""
-    changes = [
+    release = tier.release
+    tier.nginx += [
         template(
             "/etc/nginx/snippets/mailforge-tls.conf",
             component="nginx_php",
@@ -90,10 +92,9 @@ def https(web: WebSettings, tls: TlsSettings, hostname: str, release: Release) -
             landing=web.webmail_hostname if web.webmail != "none" else web.postfixadmin_hostname,
         ),
     ]
-    activate(changes, [], release)
 
 
-def site(name: str, release: Release, **context: object) -> list[OperationMeta]:
+def site(name: str, release: Release, **context: Any) -> list[OperationMeta]:
     """/etc/nginx/sites-available/<name>.conf from its template, enabled by a link as Debian does.
 
     `http2`: what a 443 `listen` adds for HTTP/2 on this release's Nginx (the `http2` parameter before 1.25.1;
@@ -141,6 +142,7 @@ def pool(app: str, user: str, group: str, web: WebSettings, release: Release, **
         pool_user=user,
     )
     children = web.fpm_max_children
+    start_servers, min_spare, max_spare = spare_servers(children)
     written = files.template(
         name=f"Write {dest}",
         src=str(TEMPLATES / "php/fpm/pool.d/pool.conf.j2"),
@@ -152,7 +154,9 @@ def pool(app: str, user: str, group: str, web: WebSettings, release: Release, **
         pool_group=group,
         socket=socket(app, release),
         max_children=children,
-        **dict(zip(("start_servers", "min_spare", "max_spare"), spare_servers(children), strict=True)),
+        start_servers=start_servers,
+        min_spare=min_spare,
+        max_spare=max_spare,
         max_requests=web.fpm_max_requests,
         php=php,
         error_log=log,
@@ -163,7 +167,14 @@ def pool(app: str, user: str, group: str, web: WebSettings, release: Release, **
     return [written, www]
 
 
-def activate(changes: Sequence[OperationMeta], pools: Sequence[OperationMeta], release: Release) -> None:
-    """Validate, then reload Nginx (and PHP-FPM for pool changes), only when something changed."""
-    check_then_reload("PHP-FPM", fpm(release), f"php-fpm{release.php} -t", pools)
+def reload_nginx(changes: list[OperationMeta]) -> None:
+    """Validate, then reload Nginx, only when one of `changes` changed."""
     check_then_reload("Nginx", "nginx", "nginx -t -q", changes)
+
+
+@deploy("Web tier: validate and reload")
+def activate(tier: Tier) -> None:
+    """The tier's last step: PHP-FPM (pools, the apps' PHP settings), then Nginx (sites, snippets), each
+    validated and reloaded once, only when one of the operations the components collected changed."""
+    check_then_reload("PHP-FPM", fpm(tier.release), f"php-fpm{tier.release.php} -t", tier.php_fpm)
+    reload_nginx(tier.nginx)
