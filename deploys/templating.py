@@ -14,8 +14,14 @@ from pyinfra.operations import files
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
+DEPLOYS = Path(__file__).resolve().parent
+
+
 def header(component: str, comment: str = "#") -> str:
-    return f"{comment} Managed by mailforge (deploys/{component}.py); local edits are overwritten."
+    """The first line of every file mailforge writes, naming the module that writes it (deploys/web/ for the
+    web tier's components)."""
+    module = "web/" + component if (DEPLOYS / "web" / f"{component}.py").exists() else component
+    return f"{comment} Managed by mailforge (deploys/{module}.py); local edits are overwritten."
 
 
 def template(

@@ -7,9 +7,8 @@ its own: `nginx_php.activate(tier)`, the tier's last call, validates (`php-fpm<v
 reloads each daemon once, only when one of its operations changed. The one exception is Certbot's mode, whose
 HTTP-01 check needs the port-80 site live before it asks for the certificate (deploys/web/certbot.py).
 
-The managed-by header of the files they write still names deploys/<component>.py (templating.header): kept
-byte for byte when the tier moved here, so existing hosts see no change; pointing it at deploys/web/ rewrites
-every web file (and reloads Nginx and PHP-FPM) once on each host.
+The managed-by header of the files they write names deploys/web/<component>.py (templating.header): a host
+deployed before the tier moved here gets each web file rewritten once, with one reload of Nginx and PHP-FPM.
 """
 
 from __future__ import annotations
