@@ -229,14 +229,16 @@ def test_reboot_inside_comes_back(pair: tuple[Host, Host], host_a) -> None:  # t
     host = pair[0]
     host.run("touch /run/before-reboot")
     host.run("systemctl reboot", check=False)
-    deadline = time.monotonic() + 60
+    # A timeout, not a speed target: a deployed server's boot (MariaDB, PHP-FPM, Dovecot...) on this 2-core
+    # machine, with other test hosts busy, can take longer than a minute.
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:  # /run is a fresh tmpfs after a real reboot
         probe = host.run("test ! -e /run/before-reboot && systemctl is-system-running --wait", check=False)
         if probe.returncode == 0:
             break
         time.sleep(1)
     else:
-        pytest.fail("host did not come back from reboot within 60 s")
+        pytest.fail("host did not come back from reboot within 180 s")
     assert host.run("ps -p 1 -o comm=").stdout.strip() == "systemd"
     assert hosts.get(host.name).state == "running"
 
