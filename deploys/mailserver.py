@@ -48,7 +48,7 @@ dovecot.dovecot(settings.dovecot, settings.tls, postfixadmin.DATABASE, settings.
 webmail.webmail(settings.web, settings.tls, settings.base.hostname, settings.domain_names, release=settings.release)
 # Last of the services: the firewall opens exactly the ports they listen on; fail2ban reads their logs.
 firewall.firewall(settings.firewall)
-fail2ban.fail2ban(settings.fail2ban, settings.web)
+fail2ban.fail2ban(settings.fail2ban, settings.web, settings.release)
 # Last of the host's steps: every private key and secret in place has its owner and mode, or the run fails.
 key_audit.key_audit(settings)
 
