@@ -29,6 +29,10 @@ class Release:
     # The unit that runs Postfix's master: Debian 12's postfix.service only wants postfix@- (and runs /bin/true);
     # Debian 13's postfix.service runs the default instance itself and conflicts with postfix@-. "": the same.
     postfix_instance: str
+    # Postfix >= 3.8 (Debian 13's 3.10) also offers the FFDHE groups of tls_ffdhe_auto_groups (ffdhe2048 ffdhe3072)
+    # for TLS 1.3 key exchange, beside the policy's ECDHE groups: main.cf sets it empty, leaving only the policy's.
+    # Postfix 3.7 (Debian 12) has no such parameter. https://www.postfix.org/postconf.5.html#tls_ffdhe_auto_groups
+    postfix_ffdhe_groups: bool = False
     # fail2ban's backend for the postfix-sasl jail, which reads the /var/log/mail.log Postfix writes itself
     # (maillog_file): Debian 13's paths-debian.conf sets postfix_backend = systemd (no rsyslog there), and Postfix
     # logs nothing to the journal, so that jail would never count a failure. "": Debian's own (auto, as on 12).
@@ -78,6 +82,7 @@ RELEASES: tuple[Release, ...] = (
         dovecot="2.4",
         nginx_http2_directive=True,
         postfix_instance="",
+        postfix_ffdhe_groups=True,
         fail2ban_postfix_backend="auto",
         fail2ban_restart=True,
         # PHP 8.4 dropped the IMAP extension (moved to PECL) and trixie has no php-imap: PostfixAdmin only uses it
