@@ -27,6 +27,7 @@ from pyinfra.operations import apt, files
 
 from deploys.service import check_then_reload
 from deploys.templating import template
+from mailforge.releases import Release
 from mailforge.settings import FIREWALL_PORTS, Fail2banSettings, WebSettings
 
 # python3-systemd: the journal backend; python3-pyinotify: log files are read as they grow, not polled.
@@ -38,9 +39,10 @@ ROUNDCUBE_ERRORS_LOG = "/var/log/roundcube/errors.log"
 LOOPBACK = ("127.0.0.1/8", "::1")
 
 
-def jail_context(settings: Fail2banSettings, web: WebSettings) -> dict[str, Any]:
+def jail_context(settings: Fail2banSettings, web: WebSettings, release: Release) -> dict[str, Any]:
     """What templates/fail2ban/jail.d/mailforge.local.j2 reads."""
     return {
+        "postfix_backend": release.fail2ban_postfix_backend,
         "settings": settings,
         "ignoreip": " ".join((*LOOPBACK, *settings.ignoreip)),
         "ports": ",".join(str(p) for p in BANNED_PORTS),
@@ -50,7 +52,7 @@ def jail_context(settings: Fail2banSettings, web: WebSettings) -> dict[str, Any]
 
 
 @deploy("fail2ban")
-def fail2ban(settings: Fail2banSettings, web: WebSettings, roundcube_user: str) -> None:
+def fail2ban(settings: Fail2banSettings, web: WebSettings, roundcube_user: str, release: Release) -> None:
     """`roundcube_user`: Roundcube's PHP-FPM pool user (deploys/web/), which writes the roundcube-auth jail's log."""
     apt.packages(name="Install fail2ban", packages=PACKAGES, no_recommends=True)
     # fail2ban refuses to start while a jail's log file is missing. Postfix writes mail.log when it starts
@@ -62,10 +64,10 @@ def fail2ban(settings: Fail2banSettings, web: WebSettings, roundcube_user: str) 
         files.file(name=f"Roundcube's {ROUNDCUBE_ERRORS_LOG}", path=ROUNDCUBE_ERRORS_LOG, user=roundcube_user,
                    group="adm", mode="640")  # fmt: skip
     changes = [
-        template("/etc/fail2ban/jail.d/mailforge.local", component="fail2ban", **jail_context(settings, web)),
+        template("/etc/fail2ban/jail.d/mailforge.local", component="fail2ban", **jail_context(settings, web, release)),
         template("/etc/fail2ban/filter.d/postfixadmin-auth.conf", component="fail2ban"),
         # Dovecot 2.4's failed-login line, which Debian's dovecot filter does not know (see the template).
         template("/etc/fail2ban/filter.d/dovecot.local", component="fail2ban"),
     ]
     # `fail2ban-client -t` reads every jail, filter and action as the server would, without touching it.
-    check_then_reload("fail2ban", "fail2ban", "fail2ban-client -t", changes)
+    check_then_reload("fail2ban", "fail2ban", "fail2ban-client -t", changes, restart=release.fail2ban_restart)

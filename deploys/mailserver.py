@@ -47,7 +47,7 @@ webmail.webmail(settings.web, settings.tls, settings.base.hostname, settings.dom
 nginx_php.activate(web)
 # Last of the services: the firewall opens exactly the ports they listen on; fail2ban reads their logs.
 firewall.firewall(settings.firewall)
-fail2ban.fail2ban(settings.fail2ban, settings.web, web.roundcube_user)
+fail2ban.fail2ban(settings.fail2ban, settings.web, web.roundcube_user, settings.release)
 # Last of the host's steps: every private key and secret in place has its owner and mode, or the run fails.
 key_audit.key_audit(settings)
 

@@ -46,7 +46,13 @@ def postfix(settings: PostfixSettings, tls: TlsSettings, database: str, release:
     apt.packages(name="Install Postfix", packages=PACKAGES, no_recommends=True)
     files.directory(name="Directory for SQL maps", path="/etc/postfix/sql", mode="750", group="postfix")
     changes = [
-        template("/etc/postfix/main.cf", component="postfix", settings=settings, tls=tls),
+        template(
+            "/etc/postfix/main.cf",
+            component="postfix",
+            settings=settings,
+            tls=tls,
+            ffdhe_groups=release.postfix_ffdhe_groups,
+        ),
         template("/etc/postfix/master.cf", component="postfix", settings=settings, tls=tls),
         # A regexp table: read by cleanup as it starts, no index to build.
         template("/etc/postfix/submission_header_checks", component="postfix", settings=settings),

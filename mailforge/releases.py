@@ -29,6 +29,19 @@ class Release:
     # The unit that runs Postfix's master: Debian 12's postfix.service only wants postfix@- (and runs /bin/true);
     # Debian 13's postfix.service runs the default instance itself and conflicts with postfix@-. "": the same.
     postfix_instance: str
+    # Postfix >= 3.8 (Debian 13's 3.10) also offers the FFDHE groups of tls_ffdhe_auto_groups (ffdhe2048 ffdhe3072)
+    # for TLS 1.3 key exchange, beside the policy's ECDHE groups: main.cf sets it empty, leaving only the policy's.
+    # Postfix 3.7 (Debian 12) has no such parameter. https://www.postfix.org/postconf.5.html#tls_ffdhe_auto_groups
+    postfix_ffdhe_groups: bool = False
+    # fail2ban's backend for the postfix-sasl jail, which reads the /var/log/mail.log Postfix writes itself
+    # (maillog_file): Debian 13's paths-debian.conf sets postfix_backend = systemd (no rsyslog there), and Postfix
+    # logs nothing to the journal, so that jail would never count a failure. "": Debian's own (auto, as on 12).
+    fail2ban_postfix_backend: str = ""
+    # Apply a changed fail2ban configuration with a restart rather than a reload: fail2ban 1.1.0 (Debian 13) drops
+    # a running jail's actions when a reload changes them (Debian's sshd jail, banaction nftables becoming
+    # nftables-multiport, kept banning nobody: `fail2ban-client get sshd actions` says "No actions").
+    # https://github.com/fail2ban/fail2ban/issues/3860. Bans survive a restart (fail2ban's database restores them).
+    fail2ban_restart: bool = False
     # Debian package names (as on bookworm) that the release names otherwise, or no longer ships (None). Pairs,
     # not a dict, so that a Release stays hashable like the frozen settings holding it.
     packages: tuple[tuple[str, str | None], ...] = ()
@@ -69,6 +82,9 @@ RELEASES: tuple[Release, ...] = (
         dovecot="2.4",
         nginx_http2_directive=True,
         postfix_instance="",
+        postfix_ffdhe_groups=True,
+        fail2ban_postfix_backend="auto",
+        fail2ban_restart=True,
         # PHP 8.4 dropped the IMAP extension (moved to PECL) and trixie has no php-imap: PostfixAdmin only uses it
         # to create folders, which Dovecot does here (auto = subscribe). https://wiki.php.net/rfc/unbundle_imap_pspell_oci8
         packages=(("php-imap", None),),

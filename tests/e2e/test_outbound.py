@@ -41,6 +41,8 @@ RELAY_USER, RELAY_PASSWORD = "relayuser", "Relay-Secret-2026!"
 SINK = "/var/lib/sink"
 RELAY_LOG = "/var/log/smtp-relay.log"
 KEY = f"/etc/opendkim/keys/{DOMAIN}/mail.private"
+# Run on both supported releases by default (tests/e2e/conftest.py).
+RELEASES = ("trixie", "bookworm")
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,8 @@ EXTRA_PORT = 12340
 DECOYS = [24, 4190, 8891, 9000, 10023, 11211]
 MAXRETRY = 3
 ATTACKER = peers.ATTACKER
+# Run on both supported releases by default (tests/e2e/conftest.py).
+RELEASES = ("trixie", "bookworm")
 
 
 def sec_data() -> dict[str, Any]:

@@ -17,17 +17,25 @@ from pathlib import Path
 
 import pytest
 
+from mailforge import releases
 from mailforge.testhost import Host, StateDir, hosts, image, network, processes
 
 MAILFORGE = Path(sys.executable).with_name("mailforge")
 NOBODY = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
 
 
+def release_args(release: releases.Release) -> tuple[str, ...]:
+    """`up`'s arguments for the module's release: none for the test hosts' default, so that `up` as operators
+    type it most is what runs there."""
+    return () if release.codename == releases.TEST_HOST_DEFAULT else ("--release", release.codename)
+
+
 @pytest.fixture(scope="module")
-def cli_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
-    """A state directory of this module's own, sharing the cached base image (no second debootstrap)."""
+def cli_state(tmp_path_factory: pytest.TempPathFactory, release: releases.Release) -> Iterator[StateDir]:
+    """A state directory of this module's own, sharing the cached base image of the module's release (no second
+    debootstrap)."""
     shared = StateDir()
-    base = image.ensure_base_image(shared, log=lambda _m: None)  # the default release's
+    base = image.ensure_base_image(shared, release, log=lambda _m: None)
     state = StateDir(tmp_path_factory.mktemp("cli-state"))
     state.images_dir.mkdir(parents=True)
     (state.images_dir / base.name).symlink_to(base)
@@ -37,10 +45,10 @@ def cli_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StateDir]:
 
 
 @pytest.fixture(scope="module")
-def bystander(cli_state: StateDir) -> Iterator[Host]:
+def bystander(cli_state: StateDir, release: releases.Release) -> Iterator[Host]:
     """A running host that no refused command may touch."""
     hosts.down("cli-a", state=cli_state)
-    yield hosts.up("cli-a", state=cli_state, log=lambda _m: None)
+    yield hosts.up("cli-a", release=release.codename, state=cli_state, log=lambda _m: None)
     hosts.down("cli-a", state=cli_state)
 
 
@@ -121,9 +129,9 @@ def test_a_host_keeps_its_changes_on_its_own_journaled_ext4(cli_state: StateDir,
 
 
 @pytest.fixture(scope="module")
-def up_output(cli_state: StateDir) -> Iterator[str]:
+def up_output(cli_state: StateDir, release: releases.Release) -> Iterator[str]:
     hosts.down("cli-l", state=cli_state)
-    result = mailforge(cli_state, "up", "cli-l")
+    result = mailforge(cli_state, "up", "cli-l", *release_args(release))
     assert result.returncode == 0, result.stderr
     yield result.stdout
     hosts.down("cli-l", state=cli_state)
@@ -205,10 +213,10 @@ def test_up_refuses_an_unknown_release(cli_state: StateDir) -> None:
     assert leftovers(cli_state, "cli-c") == []
 
 
-def test_list_shows_a_hosts_release(cli_state: StateDir, bystander: Host) -> None:
+def test_list_shows_a_hosts_release(cli_state: StateDir, bystander: Host, release: releases.Release) -> None:
     result = mailforge(cli_state, "list")
     rows = {line.split()[0]: line.split()[-1] for line in result.stdout.splitlines()[1:]}
-    assert rows[bystander.name] == "bookworm", result.stdout + result.stderr
+    assert rows[bystander.name] == release.codename, result.stdout + result.stderr
 
 
 def test_down_refuses_an_unknown_host(cli_state: StateDir) -> None:
@@ -219,11 +227,11 @@ def test_down_refuses_an_unknown_host(cli_state: StateDir) -> None:
 
 
 @pytest.fixture(scope="module")
-def stale(cli_state: StateDir) -> Iterator[tuple[str, list[int]]]:
+def stale(cli_state: StateDir, release: releases.Release) -> Iterator[tuple[str, list[int]]]:
     """cli-s with its supervisor and systemd-nspawn killed by SIGKILL; its container lives on, parentless."""
     name = "cli-s"
     hosts.down(name, state=cli_state)
-    hosts.up(name, state=cli_state, log=lambda _m: None)
+    hosts.up(name, release=release.codename, state=cli_state, log=lambda _m: None)
     container = network.netns_pids(network.PREFIX + name)
     killed = hosts._supervisor_pids(cli_state, name) + hosts._nspawn_pids(cli_state, name)
     processes.kill(killed, signal.SIGKILL)
@@ -286,12 +294,14 @@ STAGES: dict[str, Callable[[StateDir, str], bool]] = {
 
 
 @pytest.fixture(params=list(STAGES))
-def interrupted(request: pytest.FixtureRequest, cli_state: StateDir) -> Iterator[tuple[str, int, str]]:
+def interrupted(
+    request: pytest.FixtureRequest, cli_state: StateDir, release: releases.Release
+) -> Iterator[tuple[str, int, str]]:
     """`up` sent SIGINT at one stage; yields the name, the exit code and stderr."""
     name = f"cli-i{list(STAGES).index(request.param)}"
     reached = STAGES[request.param]
     proc = subprocess.Popen(
-        [str(MAILFORGE), "testhost", "--state-dir", str(cli_state.root), "up", name],
+        [str(MAILFORGE), "testhost", "--state-dir", str(cli_state.root), "up", name, *release_args(release)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -16,6 +16,7 @@ import pytest
 from deploys.fail2ban import BANNED_PORTS, jail_context
 from deploys.firewall import port_rules
 from deploys.templating import TEMPLATES, header
+from mailforge import releases
 from mailforge.settings import FIREWALL_PORTS, SettingsError, load_settings
 
 
@@ -136,9 +137,9 @@ def test_reapplying_replaces_only_our_table(tmp_path: Path) -> None:
 # --- fail2ban -------------------------------------------------------------------------------------
 
 
-def jails(webmail: str = "roundcube", **extra: Any) -> configparser.ConfigParser:
+def jails(webmail: str = "roundcube", release: str = "bookworm", **extra: Any) -> configparser.ConfigParser:
     settings = load(**extra)
-    context = jail_context(settings.fail2ban, replace(settings.web, webmail=webmail))
+    context = jail_context(settings.fail2ban, replace(settings.web, webmail=webmail), releases.by_codename(release))
     parser = configparser.ConfigParser(interpolation=None)
     parser.read_string(render("fail2ban/jail.d/mailforge.local", "fail2ban", **context))
     return parser
@@ -160,9 +161,18 @@ def test_a_mail_jail_bans_from_every_mail_and_web_port_but_ssh(jail: str) -> Non
     assert "22" not in ports
 
 
+@pytest.mark.parametrize("release", ["bookworm", "trixie"])
 @pytest.mark.parametrize("jail", ["dovecot", "sshd"])
-def test_journal_only_daemons_are_read_from_the_journal(jail: str) -> None:
-    assert jails().get(jail, "backend") == "systemd"
+def test_journal_only_daemons_are_read_from_the_journal(jail: str, release: str) -> None:
+    assert jails(release=release).get(jail, "backend") == "systemd"
+
+
+# Debian 12's fail2ban reads a jail's logpath by default (auto); Debian 13's paths-debian.conf makes Postfix's jails
+# read the journal, where Postfix (maillog_file) writes nothing: there the jail names the backend for its file.
+@pytest.mark.parametrize(("release", "backend"), [("bookworm", None), ("trixie", "auto")])
+def test_postfix_sasl_jail_reads_postfixs_own_log_file(release: str, backend: str | None) -> None:
+    jail = jails(release=release)["postfix-sasl"]
+    assert (jail["logpath"], jail.get("backend")) == ("/var/log/mail.log", backend)
 
 
 def test_settings_reach_the_jails() -> None:

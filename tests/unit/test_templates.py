@@ -60,6 +60,7 @@ SECURITY_CONTEXT: dict[str, object] = {
     "ignoreip": "127.0.0.1/8 ::1 192.0.2.10",
     "postfixadmin_log": "/var/log/nginx/postfixadmin.access.log",
     "roundcube_log": "/var/log/roundcube/errors.log",
+    "postfix_backend": "",  # Debian 12's (mailforge/releases.py)
 }
 # Keys the local CA's CRL templates read (and the port-80 site), as deploys/tls.py and nginx_php.py pass them.
 CRL_CONTEXT: dict[str, object] = {
@@ -88,6 +89,7 @@ def render(name: str, **context: object) -> str:
         socket="local:/var/spool/postfix/opendkim/opendkim.sock",
         relay=SETTINGS.postfix.relay,
         folders=SPECIAL_USE_FOLDERS,
+        ffdhe_groups=False,  # Debian 12's Postfix (mailforge/releases.py)
         **{**WEB_CONTEXT, **SECURITY_CONTEXT, **CRL_CONTEXT, **context},
     )
 

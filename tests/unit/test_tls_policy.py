@@ -31,11 +31,11 @@ CUSTOM = TlsPolicy(
 )
 
 
-def render(name: str, policy: TlsPolicy) -> str:
+def render(name: str, policy: TlsPolicy, ffdhe_groups: bool = False) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined)
     tls = dataclasses.replace(DEFAULT.tls, policy=policy)
     context = {"settings": DEFAULT.postfix, "tls": tls, "hsts_max_age": 0, "managed_header": header("x"),
-               "http2_directive": False}  # fmt: skip
+               "http2_directive": False, "ffdhe_groups": ffdhe_groups}  # fmt: skip
     return env.get_template(f"{name}.j2").render(**context)
 
 
@@ -68,6 +68,15 @@ def test_postfix_main_cf_carries_the_policy(tmp_path: Path, policy: TlsPolicy) -
         "tls_preempt_cipherlist": "yes" if policy.prefer_server_ciphers else "no",
         "smtpd_tls_protocols": ">=TLSv1.2",  # port 25 keeps TLS 1.2 under a TLS 1.3-only policy too
     }
+
+
+# Postfix >= 3.8 (Debian 13) would add FFDHE groups to the policy's in TLS 1.3; 3.7 (Debian 12) knows no such
+# parameter (this machine's postconf is Debian 12's, so the setting is read as main.cf text here; the e2e module
+# test_tls_policy proves on Debian 13 that no FFDHE group is accepted).
+@pytest.mark.parametrize(("ffdhe_groups", "lines"), [(False, []), (True, ["tls_ffdhe_auto_groups ="])])
+def test_postfix_main_cf_empties_ffdhe_groups_where_postfix_has_them(ffdhe_groups: bool, lines: list[str]) -> None:
+    text = render("postfix/main.cf", DEFAULT.tls.policy, ffdhe_groups)
+    assert [line for line in text.splitlines() if line.startswith("tls_ffdhe_auto_groups")] == lines
 
 
 def test_custom_policy_renders_postfix_values() -> None:
