@@ -5,7 +5,8 @@
 For each release (default: every supported one, one after the other, in the same run), two fresh test hosts
 of that release boot side by side (bc-deploy, bc-floor). On bc-floor: `apt-get update` and one
 `apt-get install --no-install-recommends` of exactly the packages the deploy installs (base, MariaDB,
-PostfixAdmin, OpenSSL, Postfix, Dovecot), with the deploy's own debconf preseeds so nothing prompts: the
+PostfixAdmin, OpenSSL, Postfix, Dovecot, OpenDKIM, fail2ban, Nginx and PHP-FPM, Roundcube), with the
+deploy's own debconf preseeds so nothing prompts: the
 physical floor of getting this software onto a host of that release (package names as the release calls
 them, mailforge/releases.py). On bc-deploy: the full deploy
 (deploys/mailserver.py through `pyinfra`, as operators run it), then `--reruns` no-op re-runs.
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from deploys import postfixadmin
+from deploys.web import webmail
 from lab.provision import ENTRY, ROOT, DeployResult, run_deploy, write_inventory
 from lab.teardown import torn_down
 from mailforge import releases
@@ -83,7 +85,7 @@ def packages(release: Release = releases.DEPLOY_DEFAULT) -> list[str]:
 
 
 def floor_command(release: Release = releases.DEPLOY_DEFAULT) -> str:
-    preseed = POSTFIX_DEBCONF + postfixadmin.DEBCONF
+    preseed = POSTFIX_DEBCONF + postfixadmin.DEBCONF + webmail.ROUNDCUBE_DEBCONF
     install = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends " + " ".join(
         packages(release)
     )

@@ -56,6 +56,8 @@ def special_use_folders() -> dict[str, str]:
     return {flag.lstrip("\\").lower(): name for name, flag in SPECIAL_USE_FOLDERS}
 
 
+# The default webmail's packages (bench/converge.py installs them in its floor too).
+PACKAGES = ["roundcube-core", "roundcube-mysql"]
 # Debian's package questions: dbconfig-common creates the MariaDB database with a random password; the
 # package touches no web server configuration (mailforge writes Nginx itself).
 ROUNDCUBE_DEBCONF = """\
@@ -242,7 +244,7 @@ def roundcube(web: WebSettings, tls: TlsSettings, hostname: str, tier: Tier) -> 
         commands=["debconf-set-selections /var/cache/debconf/mailforge-roundcube.seed"],
         _if=seed.did_change,
     )
-    apt.packages(name="Install Roundcube", packages=["roundcube-core", "roundcube-mysql"], no_recommends=True)
+    apt.packages(name="Install Roundcube", packages=PACKAGES, no_recommends=True)
     server.group(name="Roundcube's PHP group", group=user, system=True)
     server.user(name="Roundcube's PHP user", user=user, group=user, home="/nonexistent",
                 shell="/usr/sbin/nologin", system=True, create_home=False, ensure_home=False)  # fmt: skip
