@@ -103,7 +103,7 @@ RELEASES: tuple[Release, ...] = (
 )
 BY_CODENAME: dict[str, Release] = {release.codename: release for release in RELEASES}
 # What `mailforge testhost up` boots without --release: the release the whole suite passes on.
-TEST_HOST_DEFAULT = "bookworm"
+TEST_HOST_DEFAULT = "trixie"
 # The release assumed where no target is read (settings loaded on the control machine alone).
 DEPLOY_DEFAULT = BY_CODENAME["bookworm"]
 

@@ -24,6 +24,8 @@ from mailforge.releases import Release
 from mailforge.testhost import Host, StateDir
 
 WEB_HOST = "web"  # conftest's web_host fixture creates and deploys it
+# Run on both supported releases by default (tests/e2e/conftest.py): PHP 8.2 and 8.4, Nginx 1.22 and 1.26.
+RELEASES = ("trixie", "bookworm")
 
 
 # --- the host -------------------------------------------------------------------------------------
