@@ -102,8 +102,9 @@ RELEASES: tuple[Release, ...] = (
     ),
 )
 BY_CODENAME: dict[str, Release] = {release.codename: release for release in RELEASES}
-# What `mailforge testhost up` boots without --release: the release the whole suite passes on.
-TEST_HOST_DEFAULT = "trixie"
+# What `mailforge testhost up` boots without --release: the release the whole suite passes on. Not trixie yet:
+# there, test_faults' reboot exercise lost messages in one run (issue 16's note); every other module passes.
+TEST_HOST_DEFAULT = "bookworm"
 # The release assumed where no target is read (settings loaded on the control machine alone).
 DEPLOY_DEFAULT = BY_CODENAME["bookworm"]
 
